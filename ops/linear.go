@@ -1,0 +1,210 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/pkg/errors"
+	"gonum.org/v1/gonum/blas"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Linear is nn.Linear on a tensor of any rank: y = x·Wᵀ + b, with x [..., in],
+// W [out, in] (PyTorch's layout) and b [out] or nil.
+//
+// Why an op of our own: Gorgonia's Mul has no 3-D × 2-D case, flattening an
+// input with Reshape overwrites the input in place, and a broadcast bias-add
+// copies the bias into a full matrix (Repeat) on every step. This op reads x
+// as a [N, in] matrix, calls the BLAS that Gorgonia uses (G.Use switches it),
+// and adds the bias in the same pass.
+func Linear(x, w, b *G.Node) (*G.Node, error) {
+	if w.Dims() != 2 {
+		return nil, errors.Errorf("Linear: weight has shape %v, want [out, in]", w.Shape())
+	}
+	if x.Dims() < 1 {
+		return nil, errors.Errorf("Linear: input is a scalar")
+	}
+	in := []*G.Node{x, w}
+	ranks := []int{x.Dims(), 2}
+	if b != nil {
+		in = append(in, b)
+		ranks = append(ranks, 1)
+	}
+	k := kernel{
+		name:    "Linear",
+		params:  boolStr(b != nil),
+		inRanks: ranks,
+		outRank: x.Dims(),
+		shape: func(s []tensor.Shape) (tensor.Shape, error) {
+			xs, ws := s[0], s[1]
+			if xs[len(xs)-1] != ws[1] {
+				return nil, errors.Errorf("Linear: input shape %v does not match weight shape %v (want [..., %d])", xs, ws, ws[1])
+			}
+			if len(s) == 3 && (len(s[2]) != 1 || s[2][0] != ws[0]) {
+				return nil, errors.Errorf("Linear: bias shape %v does not match weight shape %v", s[2], ws)
+			}
+			out := xs.Clone()
+			out[len(out)-1] = ws[0]
+			return out, nil
+		},
+		do: func(t []tensor.Tensor) (G.Value, error) {
+			if err := checkDtypes("Linear", t); err != nil {
+				return nil, err
+			}
+			xs, ws := t[0].Shape(), t[1].Shape()
+			nOut, nIn := ws[0], ws[1]
+			if xs[len(xs)-1] != nIn {
+				return nil, errors.Errorf("Linear: input shape %v does not match weight shape %v", xs, ws)
+			}
+			rows := xs.TotalSize() / nIn
+			outShape := xs.Clone()
+			outShape[len(outShape)-1] = nOut
+			y := newLike(t[0], outShape)
+			if len(t) == 3 {
+				broadcastRows(y, t[2], rows, nOut)
+			}
+			beta := 0.0
+			if len(t) == 3 {
+				beta = 1
+			}
+			// y[rows,out] = x[rows,in] · W[out,in]ᵀ + beta·y
+			gemm(blas.NoTrans, blas.Trans, rows, nOut, nIn, t[0], t[1], beta, y)
+			return y, nil
+		},
+		diff: diffAll(len(in)),
+		grad: func(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+			dx, err := linearGradX(dy, in[1], in[0].Shape())
+			if err != nil {
+				return nil, err
+			}
+			dw, err := linearGradW(dy, in[0], in[1].Shape())
+			if err != nil {
+				return nil, err
+			}
+			g := G.Nodes{dx, dw}
+			if len(in) == 3 {
+				db, err := SumRows(dy)
+				if err != nil {
+					return nil, err
+				}
+				g = append(g, db)
+			}
+			return g, nil
+		},
+	}
+	return apply(k, in...)
+}
+
+// linearGradX is ∂L/∂x = ∂L/∂y · W, reshaped to x's shape.
+func linearGradX(dy, w *G.Node, xShape tensor.Shape) (*G.Node, error) {
+	xs := xShape.Clone()
+	return apply(kernel{
+		name: "LinearGradX", params: shapeStr(xs),
+		inRanks: []int{dy.Dims(), 2}, outRank: len(xs),
+		shape: func([]tensor.Shape) (tensor.Shape, error) { return xs.Clone(), nil },
+		do: func(t []tensor.Tensor) (G.Value, error) {
+			ws := t[1].Shape()
+			rows := t[0].Shape().TotalSize() / ws[0]
+			dx := newLike(t[0], xs)
+			gemm(blas.NoTrans, blas.NoTrans, rows, ws[1], ws[0], t[0], t[1], 0, dx)
+			return dx, nil
+		},
+	}, dy, w)
+}
+
+// linearGradW is ∂L/∂W = (∂L/∂y)ᵀ · x over all leading axes.
+func linearGradW(dy, x *G.Node, wShape tensor.Shape) (*G.Node, error) {
+	ws := wShape.Clone()
+	return apply(kernel{
+		name: "LinearGradW", params: shapeStr(ws),
+		inRanks: []int{dy.Dims(), x.Dims()}, outRank: 2,
+		shape: func([]tensor.Shape) (tensor.Shape, error) { return ws.Clone(), nil },
+		do: func(t []tensor.Tensor) (G.Value, error) {
+			rows := t[0].Shape().TotalSize() / ws[0]
+			dw := newLike(t[0], ws)
+			gemm(blas.Trans, blas.NoTrans, ws[0], ws[1], rows, t[0], t[1], 0, dw)
+			return dw, nil
+		},
+	}, dy, x)
+}
+
+// SumRows sums a tensor [..., n] over every axis but the last, giving [n]:
+// the gradient of a bias broadcast over rows.
+func SumRows(x *G.Node) (*G.Node, error) {
+	n := x.Shape()[x.Dims()-1]
+	return apply(kernel{
+		name: "SumRows", inRanks: []int{x.Dims()}, outRank: 1,
+		shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{n}, nil },
+		do: func(t []tensor.Tensor) (G.Value, error) {
+			out := newLike(t[0], tensor.Shape{n})
+			switch d := t[0].Data().(type) {
+			case []float32:
+				sumRows(d, out.Data().([]float32), n)
+			case []float64:
+				sumRows(d, out.Data().([]float64), n)
+			default:
+				return nil, errors.Errorf("SumRows: unsupported dtype %v", t[0].Dtype())
+			}
+			return out, nil
+		},
+	}, x)
+}
+
+func sumRows[T floats](x, out []T, n int) {
+	for r := 0; r < len(x); r += n {
+		for j, v := range x[r : r+n] {
+			out[j] += v
+		}
+	}
+}
+
+func broadcastRows(y *tensor.Dense, b tensor.Tensor, rows, n int) {
+	switch d := y.Data().(type) {
+	case []float32:
+		bb := b.Data().([]float32)
+		for r := 0; r < rows; r++ {
+			copy(d[r*n:(r+1)*n], bb)
+		}
+	case []float64:
+		bb := b.Data().([]float64)
+		for r := 0; r < rows; r++ {
+			copy(d[r*n:(r+1)*n], bb)
+		}
+	}
+}
+
+// gemm computes c = op(a)·op(b) + beta·c on row-major data with Gorgonia's
+// BLAS. m, n, k are the sizes of op(a) [m,k] and op(b) [k,n].
+func gemm(ta, tb blas.Transpose, m, n, k int, a, b tensor.Tensor, beta float64, c *tensor.Dense) {
+	lda, ldb := k, n
+	if ta == blas.Trans {
+		lda = m
+	}
+	if tb == blas.Trans {
+		ldb = k
+	}
+	impl := G.WhichBLAS()
+	switch cd := c.Data().(type) {
+	case []float32:
+		impl.Sgemm(ta, tb, m, n, k, 1, a.Data().([]float32), lda, b.Data().([]float32), ldb, float32(beta), cd, n)
+	case []float64:
+		impl.Dgemm(ta, tb, m, n, k, 1, a.Data().([]float64), lda, b.Data().([]float64), ldb, beta, cd, n)
+	}
+}
+
+func diffAll(n int) []bool {
+	d := make([]bool, n)
+	for i := range d {
+		d[i] = true
+	}
+	return d
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "bias"
+	}
+	return "nobias"
+}
+
+func shapeStr(s tensor.Shape) string { return fmt.Sprint([]int(s)) }

@@ -1,0 +1,221 @@
+// Package ops holds seq2gpt's own Gorgonia operations: the places where a
+// stock op is wrong or slow (see ../shared/GORGONIA-NOTES.md) and a fused
+// kernel with a hand-written backward pass is exact and faster.
+//
+// Every op here implements gorgonia.Op and gorgonia.SDOp, works on float32
+// and float64, never overwrites its inputs, and has a finite-difference
+// gradient test and a test against the equivalent composition of stock ops.
+//
+// Each op is described by a kernel (forward function, shape rule and the
+// symbolic backward) wrapped by the generic op type below, so the Gorgonia
+// boilerplate is written once.
+package ops
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"reflect"
+
+	"github.com/chewxy/hm"
+	"github.com/pkg/errors"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// kernel is the part of an op that differs from op to op.
+type kernel struct {
+	// name and params are written into the op's hash and printout. Every
+	// parameter must appear in params: Gorgonia merges nodes with equal
+	// hashes and equal children, so a forgotten parameter makes two
+	// different ops one.
+	name   string
+	params string
+	// ranks of the inputs and the output; 0 is a scalar.
+	inRanks []int
+	outRank int
+	shape   func(in []tensor.Shape) (tensor.Shape, error)
+	do      func(in []tensor.Tensor) (G.Value, error)
+	// diff says which inputs the op is differentiable with respect to;
+	// grad builds their gradients (nil entries elsewhere). A nil grad
+	// makes an op that is not differentiated (a backward op).
+	diff []bool
+	grad func(in G.Nodes, out, dOut *G.Node) (G.Nodes, error)
+}
+
+type op struct{ k kernel }
+
+var (
+	_ G.Op   = (*op)(nil)
+	_ G.SDOp = (*op)(nil)
+)
+
+func apply(k kernel, in ...*G.Node) (*G.Node, error) {
+	if len(in) != len(k.inRanks) {
+		return nil, errors.Errorf("%s: want %d inputs, got %d", k.name, len(k.inRanks), len(in))
+	}
+	for i, n := range in {
+		if n.Dims() != k.inRanks[i] {
+			return nil, errors.Errorf("%s: input %d (%s) has shape %v, want rank %d", k.name, i, n.Name(), n.Shape(), k.inRanks[i])
+		}
+	}
+	n, err := G.ApplyOp(&op{k}, in...)
+	return n, errors.Wrap(err, k.name)
+}
+
+func (o *op) Arity() int { return len(o.k.inRanks) }
+
+// Type is built afresh on every call: Gorgonia returns types to a pool and a
+// cached one panics on second use.
+func (o *op) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	ts := make([]hm.Type, 0, len(o.k.inRanks)+1)
+	for _, r := range append(append([]int(nil), o.k.inRanks...), o.k.outRank) {
+		if r == 0 {
+			ts = append(ts, a)
+		} else {
+			ts = append(ts, G.TensorType{Dims: r, Of: a})
+		}
+	}
+	return hm.NewFnType(ts...)
+}
+
+func (o *op) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	shapes := make([]tensor.Shape, len(ds))
+	for i, d := range ds {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			return nil, errors.Errorf("%s: input %d has no shape (%T)", o.k.name, i, d)
+		}
+		shapes[i] = s
+	}
+	return o.k.shape(shapes)
+}
+
+func (o *op) Do(vs ...G.Value) (G.Value, error) {
+	in := make([]tensor.Tensor, len(vs))
+	for i, v := range vs {
+		t, err := asTensor(v)
+		if err != nil {
+			return nil, errors.Wrapf(err, "%s: input %d", o.k.name, i)
+		}
+		in[i] = t
+	}
+	return o.k.do(in)
+}
+
+// asTensor unwraps Gorgonia's dual values (unexported, embedding the
+// primal value) and materialises non-contiguous views, so kernels can read
+// raw row-major data.
+func asTensor(v G.Value) (tensor.Tensor, error) {
+	if t, ok := v.(tensor.Tensor); ok {
+		if !t.IsNativelyAccessible() {
+			return nil, errors.New("tensor is not in Go memory")
+		}
+		if t.RequiresIterator() {
+			return tensor.Materialize(t), nil
+		}
+		return t, nil
+	}
+	if s, ok := v.(G.Scalar); ok {
+		return tensor.New(tensor.FromScalar(s.Data())), nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && rv.Elem().Kind() == reflect.Struct {
+		if f := rv.Elem().FieldByName("Value"); f.IsValid() && f.CanInterface() {
+			if inner, ok := f.Interface().(G.Value); ok {
+				return asTensor(inner)
+			}
+		}
+	}
+	return nil, errors.Errorf("unsupported value %T", v)
+}
+
+func (o *op) ReturnsPtr() bool     { return false }
+func (o *op) CallsExtern() bool    { return false }
+func (o *op) OverwritesInput() int { return -1 }
+func (o *op) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "seq2gpt.%s{%s}%v", o.k.name, o.k.params, o.k.inRanks)
+}
+func (o *op) Hashcode() uint32 {
+	h := fnv.New32a()
+	o.WriteHash(h)
+	return h.Sum32()
+}
+func (o *op) String() string { return fmt.Sprintf("%s{%s}", o.k.name, o.k.params) }
+
+func (o *op) DiffWRT(n int) []bool {
+	if o.k.grad == nil || len(o.k.diff) != n {
+		return make([]bool, n)
+	}
+	return append([]bool(nil), o.k.diff...)
+}
+
+func (o *op) SymDiff(in G.Nodes, out, dOut *G.Node) (G.Nodes, error) {
+	if o.k.grad == nil {
+		return nil, errors.Errorf("%s is not differentiable", o.k.name)
+	}
+	g, err := o.k.grad(in, out, dOut)
+	if err != nil {
+		return nil, errors.Wrapf(err, "%s backward", o.k.name)
+	}
+	if len(g) != len(in) {
+		return nil, errors.Errorf("%s backward: %d gradients for %d inputs", o.k.name, len(g), len(in))
+	}
+	return g, nil
+}
+
+// floats is the element types every kernel supports.
+type floats interface{ ~float32 | ~float64 }
+
+// newLike returns a zeroed dense tensor of t's dtype and the given shape.
+func newLike(t tensor.Tensor, shape tensor.Shape) *tensor.Dense {
+	return tensor.New(tensor.Of(t.Dtype()), tensor.WithShape(shape.Clone()...))
+}
+
+// scalarOf wraps a float64 as a Gorgonia scalar of dtype dt.
+func scalarOf(dt tensor.Dtype, v float64) (G.Value, error) {
+	switch dt {
+	case tensor.Float32:
+		return G.NewF32(float32(v)), nil
+	case tensor.Float64:
+		return G.NewF64(v), nil
+	}
+	return nil, errors.Errorf("unsupported dtype %v", dt)
+}
+
+// scalarValue reads a scalar gradient (a 0-d tensor or a one-element one).
+func scalarValue(t tensor.Tensor) (float64, error) {
+	switch d := t.Data().(type) {
+	case float32:
+		return float64(d), nil
+	case float64:
+		return d, nil
+	case []float32:
+		if len(d) == 1 {
+			return float64(d[0]), nil
+		}
+	case []float64:
+		if len(d) == 1 {
+			return d[0], nil
+		}
+	}
+	return 0, errors.Errorf("want a scalar, got shape %v", t.Shape())
+}
+
+func sameShape(name string) func([]tensor.Shape) (tensor.Shape, error) {
+	return func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil }
+}
+
+func checkDtypes(name string, in []tensor.Tensor) error {
+	dt := in[0].Dtype()
+	if dt != tensor.Float32 && dt != tensor.Float64 {
+		return errors.Errorf("%s: unsupported dtype %v", name, dt)
+	}
+	for i, t := range in[1:] {
+		if t.Dtype() != dt {
+			return errors.Errorf("%s: input %d is %v, input 0 is %v", name, i+1, t.Dtype(), dt)
+		}
+	}
+	return nil
+}
