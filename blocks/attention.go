@@ -144,7 +144,7 @@ func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out
 			if err != nil {
 				return nil, err
 			}
-			return m.splitHeads(y)
+			return SplitHeads(y, m.Heads)
 		}
 		q, err := project(query, 0)
 		if err != nil {
@@ -163,7 +163,7 @@ func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out
 			return err
 		}
 		weights = wts
-		merged, err := m.mergeHeads(ctx)
+		merged, err := MergeHeads(ctx)
 		if err != nil {
 			return err
 		}
@@ -181,24 +181,28 @@ func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out
 	return out, weights, err
 }
 
-// splitHeads is [B, T, d_model] → [B, h, T, d_k].
-func (m *MultiHeadAttention) splitHeads(x *G.Node) (*G.Node, error) {
-	B, T := x.Shape()[0], x.Shape()[1]
-	r, err := G.Reshape(x, tensor.Shape{B, T, m.Heads, m.DModel / m.Heads})
+// SplitHeads is [B, T, d_model] → [B, h, T, d_k] with d_k = d_model/h. x
+// must be an op's output (Gorgonia's Reshape overwrites an input node).
+func SplitHeads(x *G.Node, heads int) (*G.Node, error) {
+	B, T, D := x.Shape()[0], x.Shape()[1], x.Shape()[2]
+	if D%heads != 0 {
+		return nil, errors.Errorf("cannot split d_model %d into %d heads", D, heads)
+	}
+	r, err := G.Reshape(x, tensor.Shape{B, T, heads, D / heads})
 	if err != nil {
 		return nil, err
 	}
 	return G.Transpose(r, 0, 2, 1, 3)
 }
 
-// mergeHeads is [B, h, T, d_k] → [B, T, d_model].
-func (m *MultiHeadAttention) mergeHeads(x *G.Node) (*G.Node, error) {
-	B, T := x.Shape()[0], x.Shape()[2]
+// MergeHeads is [B, h, T, d_k] → [B, T, h·d_k], the concatenation of heads.
+func MergeHeads(x *G.Node) (*G.Node, error) {
+	B, H, T, D := x.Shape()[0], x.Shape()[1], x.Shape()[2], x.Shape()[3]
 	t, err := G.Transpose(x, 0, 2, 1, 3)
 	if err != nil {
 		return nil, err
 	}
-	return G.Reshape(t, tensor.Shape{B, T, m.DModel})
+	return G.Reshape(t, tensor.Shape{B, T, H * D})
 }
 
 // AdditiveAttention is the attention of Bahdanau, Cho & Bengio (2015):

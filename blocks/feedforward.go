@@ -36,6 +36,8 @@ type FeedForwardConfig struct {
 	// Names of the two Linear layers; default "linear1", "linear2" as in
 	// nn.TransformerEncoderLayer.
 	Names [2]string
+	// InOut stores the weights [in, out] (HuggingFace's Conv1D).
+	InOut bool
 	// WeightInit and BiasInit override the Linear defaults.
 	WeightInit, BiasInit Init
 }
@@ -69,11 +71,11 @@ func NewFeedForward(s *Store, prefix string, cfg FeedForwardConfig) (*FeedForwar
 	if names[0] == "" {
 		names = [2]string{"linear1", "linear2"}
 	}
-	w1, err := NewLinear(s, join(prefix, names[0]), LinearConfig{In: cfg.DModel, Out: cfg.DFF, WeightInit: cfg.WeightInit, BiasInit: cfg.BiasInit})
+	w1, err := NewLinear(s, join(prefix, names[0]), LinearConfig{In: cfg.DModel, Out: cfg.DFF, InOut: cfg.InOut, WeightInit: cfg.WeightInit, BiasInit: cfg.BiasInit})
 	if err != nil {
 		return nil, err
 	}
-	w2, err := NewLinear(s, join(prefix, names[1]), LinearConfig{In: cfg.DFF, Out: cfg.DModel, WeightInit: cfg.WeightInit, BiasInit: cfg.BiasInit})
+	w2, err := NewLinear(s, join(prefix, names[1]), LinearConfig{In: cfg.DFF, Out: cfg.DModel, InOut: cfg.InOut, WeightInit: cfg.WeightInit, BiasInit: cfg.BiasInit})
 	if err != nil {
 		return nil, err
 	}

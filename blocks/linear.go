@@ -12,6 +12,9 @@ import (
 type LinearConfig struct {
 	In, Out int
 	NoBias  bool
+	// InOut stores the weight [in, out] and computes y = x·W + b, as
+	// HuggingFace's Conv1D does in GPT checkpoints.
+	InOut bool
 	// WeightInit and BiasInit default to nn.Linear's
 	// U(-1/√in, 1/√in); GPT-1 uses Normal(0, 0.02) and zeros.
 	WeightInit, BiasInit Init
@@ -23,6 +26,7 @@ type Linear struct {
 	Prefix  string
 	In, Out int
 	Bias    bool
+	InOut   bool
 }
 
 // NewLinear adds a Linear block's parameters to s under prefix.
@@ -37,7 +41,11 @@ func NewLinear(s *Store, prefix string, cfg LinearConfig) (*Linear, error) {
 	if bi == nil {
 		bi = FanInUniform(cfg.In)
 	}
-	if _, err := s.Add(join(prefix, "weight"), tensor.Shape{cfg.Out, cfg.In}, wi); err != nil {
+	shape := tensor.Shape{cfg.Out, cfg.In}
+	if cfg.InOut {
+		shape = tensor.Shape{cfg.In, cfg.Out}
+	}
+	if _, err := s.Add(join(prefix, "weight"), shape, wi); err != nil {
 		return nil, err
 	}
 	if !cfg.NoBias {
@@ -45,7 +53,7 @@ func NewLinear(s *Store, prefix string, cfg LinearConfig) (*Linear, error) {
 			return nil, err
 		}
 	}
-	return &Linear{Prefix: prefix, In: cfg.In, Out: cfg.Out, Bias: !cfg.NoBias}, nil
+	return &Linear{Prefix: prefix, In: cfg.In, Out: cfg.Out, Bias: !cfg.NoBias, InOut: cfg.InOut}, nil
 }
 
 // Forward adds y = x·Wᵀ + b to g, for x [..., in].
@@ -64,7 +72,11 @@ func (l *Linear) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
 				return err
 			}
 		}
-		y, err = ops.Linear(x, w, b)
+		if l.InOut {
+			y, err = ops.Conv1D(x, w, b)
+		} else {
+			y, err = ops.Linear(x, w, b)
+		}
 		return err
 	})
 	return y, err

@@ -17,9 +17,21 @@ import (
 // copies the bias into a full matrix (Repeat) on every step. This op reads x
 // as a [N, in] matrix, calls the BLAS that Gorgonia uses (G.Use switches it),
 // and adds the bias in the same pass.
-func Linear(x, w, b *G.Node) (*G.Node, error) {
+func Linear(x, w, b *G.Node) (*G.Node, error) { return linear(x, w, b, false) }
+
+// Conv1D is HuggingFace's Conv1D, the projection GPT-1's checkpoints use:
+// y = x·W + b with W stored [in, out] (the transpose of nn.Linear's layout).
+// Storing the weight as HF does lets a GPT state dict load without copies.
+func Conv1D(x, w, b *G.Node) (*G.Node, error) { return linear(x, w, b, true) }
+
+// linear is y = x·Wᵀ + b, or y = x·W + b when inOut (W [in, out]).
+func linear(x, w, b *G.Node, inOut bool) (*G.Node, error) {
+	name := "Linear"
+	if inOut {
+		name = "Conv1D"
+	}
 	if w.Dims() != 2 {
-		return nil, errors.Errorf("Linear: weight has shape %v, want [out, in]", w.Shape())
+		return nil, errors.Errorf("%s: weight has shape %v, want a matrix", name, w.Shape())
 	}
 	if x.Dims() < 1 {
 		return nil, errors.Errorf("Linear: input is a scalar")
@@ -30,31 +42,37 @@ func Linear(x, w, b *G.Node) (*G.Node, error) {
 		in = append(in, b)
 		ranks = append(ranks, 1)
 	}
+	// wOut and wIn index the weight's out and in axes.
+	wOut, wIn := 0, 1
+	ta := blas.Trans
+	if inOut {
+		wOut, wIn, ta = 1, 0, blas.NoTrans
+	}
 	k := kernel{
-		name:    "Linear",
+		name:    name,
 		params:  boolStr(b != nil),
 		inRanks: ranks,
 		outRank: x.Dims(),
 		shape: func(s []tensor.Shape) (tensor.Shape, error) {
 			xs, ws := s[0], s[1]
-			if xs[len(xs)-1] != ws[1] {
-				return nil, errors.Errorf("Linear: input shape %v does not match weight shape %v (want [..., %d])", xs, ws, ws[1])
+			if xs[len(xs)-1] != ws[wIn] {
+				return nil, errors.Errorf("%s: input shape %v does not match weight shape %v (want [..., %d])", name, xs, ws, ws[wIn])
 			}
-			if len(s) == 3 && (len(s[2]) != 1 || s[2][0] != ws[0]) {
-				return nil, errors.Errorf("Linear: bias shape %v does not match weight shape %v", s[2], ws)
+			if len(s) == 3 && (len(s[2]) != 1 || s[2][0] != ws[wOut]) {
+				return nil, errors.Errorf("%s: bias shape %v does not match weight shape %v", name, s[2], ws)
 			}
 			out := xs.Clone()
-			out[len(out)-1] = ws[0]
+			out[len(out)-1] = ws[wOut]
 			return out, nil
 		},
 		do: func(t []tensor.Tensor) (G.Value, error) {
-			if err := checkDtypes("Linear", t); err != nil {
+			if err := checkDtypes(name, t); err != nil {
 				return nil, err
 			}
 			xs, ws := t[0].Shape(), t[1].Shape()
-			nOut, nIn := ws[0], ws[1]
+			nOut, nIn := ws[wOut], ws[wIn]
 			if xs[len(xs)-1] != nIn {
-				return nil, errors.Errorf("Linear: input shape %v does not match weight shape %v", xs, ws)
+				return nil, errors.Errorf("%s: input shape %v does not match weight shape %v", name, xs, ws)
 			}
 			rows := xs.TotalSize() / nIn
 			outShape := xs.Clone()
@@ -67,17 +85,17 @@ func Linear(x, w, b *G.Node) (*G.Node, error) {
 			if len(t) == 3 {
 				beta = 1
 			}
-			// y[rows,out] = x[rows,in] · W[out,in]ᵀ + beta·y
-			gemm(blas.NoTrans, blas.Trans, rows, nOut, nIn, t[0], t[1], beta, y)
+			// y[rows,out] = x[rows,in] · op(W) + beta·y
+			gemm(blas.NoTrans, ta, rows, nOut, nIn, t[0], t[1], beta, y)
 			return y, nil
 		},
 		diff: diffAll(len(in)),
 		grad: func(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
-			dx, err := linearGradX(dy, in[1], in[0].Shape())
+			dx, err := linearGradX(dy, in[1], in[0].Shape(), inOut)
 			if err != nil {
 				return nil, err
 			}
-			dw, err := linearGradW(dy, in[0], in[1].Shape())
+			dw, err := linearGradW(dy, in[0], in[1].Shape(), inOut)
 			if err != nil {
 				return nil, err
 			}
@@ -95,34 +113,46 @@ func Linear(x, w, b *G.Node) (*G.Node, error) {
 	return apply(k, in...)
 }
 
-// linearGradX is ∂L/∂x = ∂L/∂y · W, reshaped to x's shape.
-func linearGradX(dy, w *G.Node, xShape tensor.Shape) (*G.Node, error) {
+// linearGradX is ∂L/∂x = ∂L/∂y · W (· Wᵀ for [in, out] weights), in x's
+// shape.
+func linearGradX(dy, w *G.Node, xShape tensor.Shape, inOut bool) (*G.Node, error) {
 	xs := xShape.Clone()
+	tb := blas.NoTrans
+	if inOut {
+		tb = blas.Trans
+	}
 	return apply(kernel{
-		name: "LinearGradX", params: shapeStr(xs),
+		name: "LinearGradX", params: fmt.Sprintf("%v,inOut=%v", []int(xs), inOut),
 		inRanks: []int{dy.Dims(), 2}, outRank: len(xs),
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return xs.Clone(), nil },
 		do: func(t []tensor.Tensor) (G.Value, error) {
-			ws := t[1].Shape()
-			rows := t[0].Shape().TotalSize() / ws[0]
+			nIn := xs[len(xs)-1]
+			nOut := t[1].Shape().TotalSize() / nIn
+			rows := t[0].Shape().TotalSize() / nOut
 			dx := newLike(t[0], xs)
-			gemm(blas.NoTrans, blas.NoTrans, rows, ws[1], ws[0], t[0], t[1], 0, dx)
+			gemm(blas.NoTrans, tb, rows, nIn, nOut, t[0], t[1], 0, dx)
 			return dx, nil
 		},
 	}, dy, w)
 }
 
-// linearGradW is ∂L/∂W = (∂L/∂y)ᵀ · x over all leading axes.
-func linearGradW(dy, x *G.Node, wShape tensor.Shape) (*G.Node, error) {
+// linearGradW is ∂L/∂W = (∂L/∂y)ᵀ · x over all leading axes ([out, in]),
+// or xᵀ · ∂L/∂y for [in, out] weights.
+func linearGradW(dy, x *G.Node, wShape tensor.Shape, inOut bool) (*G.Node, error) {
 	ws := wShape.Clone()
 	return apply(kernel{
-		name: "LinearGradW", params: shapeStr(ws),
+		name: "LinearGradW", params: fmt.Sprintf("%v,inOut=%v", []int(ws), inOut),
 		inRanks: []int{dy.Dims(), x.Dims()}, outRank: 2,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return ws.Clone(), nil },
 		do: func(t []tensor.Tensor) (G.Value, error) {
-			rows := t[0].Shape().TotalSize() / ws[0]
 			dw := newLike(t[0], ws)
-			gemm(blas.Trans, blas.NoTrans, ws[0], ws[1], rows, t[0], t[1], 0, dw)
+			if inOut {
+				rows := t[1].Shape().TotalSize() / ws[0]
+				gemm(blas.Trans, blas.NoTrans, ws[0], ws[1], rows, t[1], t[0], 0, dw)
+			} else {
+				rows := t[0].Shape().TotalSize() / ws[0]
+				gemm(blas.Trans, blas.NoTrans, ws[0], ws[1], rows, t[0], t[1], 0, dw)
+			}
 			return dw, nil
 		},
 	}, dy, x)
@@ -206,5 +236,3 @@ func boolStr(b bool) string {
 	}
 	return "nobias"
 }
-
-func shapeStr(s tensor.Shape) string { return fmt.Sprint([]int(s)) }

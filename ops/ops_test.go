@@ -372,3 +372,25 @@ func TestOpsLeaveInputsUnchanged(t *testing.T) {
 	assert.Equal(t, before[1], f64s(w.Value()))
 	assert.Equal(t, before[2], f64s(b.Value()))
 }
+
+func TestConv1DGradientAndEqualsLinear(t *testing.T) {
+	g := G.NewGraph()
+	x := param(g, "x", gradcheck.Tensor(1, 1, 2, 3, 5))
+	w := param(g, "w", gradcheck.Tensor(2, 1, 5, 4)) // [in, out]
+	b := param(g, "b", gradcheck.Tensor(3, 1, 4))
+	y, err := Conv1D(x, w, b)
+	require.NoError(t, err)
+	assert.Equal(t, tensor.Shape{2, 3, 4}, y.Shape())
+	_, err = gradcheck.Check(g, []*G.Node{y}, []*G.Node{x, w, b}, gradcheck.Config{})
+	require.NoError(t, err)
+
+	g2 := G.NewGraph()
+	wt := w.Value().(*tensor.Dense).Clone().(*tensor.Dense)
+	require.NoError(t, wt.T())
+	wt = tensor.Materialize(wt).(*tensor.Dense)
+	x2 := param(g2, "x", x.Value().(*tensor.Dense))
+	ours := G.Must(Conv1D(x2, param(g2, "w", w.Value().(*tensor.Dense)), param(g2, "b", b.Value().(*tensor.Dense))))
+	ref := G.Must(Linear(x2, param(g2, "wt", wt), param(g2, "b2", b.Value().(*tensor.Dense))))
+	v := run(t, g2, ours, ref)
+	assert.InDeltaSlice(t, f64s(v[1]), f64s(v[0]), 1e-12)
+}
