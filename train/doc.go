@@ -1,0 +1,14 @@
+// Package train is seq2gpt's training engine: optimizers that update a
+// blocks.Store in place (Adam, AdamW, SGD with momentum, with PyTorch's
+// semantics), learning-rate schedules (Noam, warm-up with linear or cosine
+// decay), global gradient-norm clipping, a Trainer that compiles one Gorgonia
+// program per (mode, batch size, length bucket) and reuses it every step,
+// gradient accumulation over micro-batches, checkpoints in the safetensors
+// format with enough trainer state for a bit-identical resume, and Graphviz
+// pictures of a model's graph with one box per block.
+//
+// Why the optimizers are our own: Gorgonia's solvers update nodes, not the
+// store's tensors that several graphs share, its AdamW never changes the
+// weights and WithClip clamps each element instead of the global norm (see
+// shared/GORGONIA-NOTES.md).
+package train

@@ -1,0 +1,182 @@
+package train
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorgonia.org/tensor"
+)
+
+type optimFixture struct {
+	Init     map[string]fixTensor   `json:"init"`
+	Grads    []map[string][]float64 `json:"grads"`
+	Schedule struct {
+		DModel int     `json:"d_model"`
+		Warmup int     `json:"warmup"`
+		Factor float64 `json:"factor"`
+	} `json:"schedule"`
+	Runs map[string]struct {
+		Options map[string]any         `json:"options"`
+		Clip    *float64               `json:"clip"`
+		LRs     []float64              `json:"lrs"`
+		Norms   []float64              `json:"norms"`
+		Params  []map[string][]float64 `json:"params"`
+	} `json:"runs"`
+}
+
+func newOptimizer(t *testing.T, name string, o map[string]any) Optimizer {
+	t.Helper()
+	num := func(k string) float64 {
+		if v, ok := o[k]; ok {
+			if b, ok := v.(bool); ok {
+				if b {
+					return 1
+				}
+				return 0
+			}
+			return v.(float64)
+		}
+		return 0
+	}
+	betas := func() (float64, float64) {
+		b := o["betas"].([]any)
+		return b[0].(float64), b[1].(float64)
+	}
+	switch name {
+	case "adam", "adam_l2", "adamw":
+		b1, b2 := betas()
+		cfg := AdamConfig{Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay")}
+		var opt *Adam
+		var err error
+		if name == "adamw" {
+			opt, err = NewAdamW(cfg)
+		} else {
+			opt, err = NewAdam(cfg)
+		}
+		require.NoError(t, err)
+		return opt
+	default:
+		opt, err := NewSGD(SGDConfig{Momentum: num("momentum"), Dampening: num("dampening"),
+			WeightDecay: num("weight_decay"), Nesterov: num("nesterov") == 1})
+		require.NoError(t, err)
+		return opt
+	}
+}
+
+// TestOptimizersMatchTorch replays torch.optim's trajectories: the same
+// initial float32 weights, the same gradients, clip_grad_norm_ and a Noam
+// LambdaLR, including a step on which one parameter has no gradient.
+func TestOptimizersMatchTorch(t *testing.T) {
+	var fx optimFixture
+	loadFixture(t, "optim.json", &fx)
+	sched, err := NewNoam(fx.Schedule.DModel, fx.Schedule.Warmup, fx.Schedule.Factor)
+	require.NoError(t, err)
+	names := []string{"w", "b", "c"}
+	require.Len(t, fx.Runs, 6)
+	for name, run := range fx.Runs {
+		t.Run(name, func(t *testing.T) {
+			opt := newOptimizer(t, name, run.Options)
+			vals := map[string]*tensor.Dense{}
+			for _, n := range names {
+				vals[n] = fx.Init[n].dense(tensor.Float32)
+			}
+			for s, grads := range fx.Grads {
+				var params []Param
+				for _, n := range names {
+					p := Param{Name: n, Value: vals[n]}
+					if grads[n] != nil {
+						p.Grad = fixTensor{Shape: vals[n].Shape(), Data: grads[n]}.dense(tensor.Float32)
+					}
+					params = append(params, p)
+				}
+				lr := sched.LR(s + 1)
+				assert.InDelta(t, run.LRs[s], lr, 1e-12*run.LRs[s], "lr at step %d", s+1)
+				if run.Clip != nil {
+					norm, err := ClipGradNorm(params, *run.Clip)
+					require.NoError(t, err)
+					assert.InDelta(t, run.Norms[s], norm, 1e-5*norm, "grad norm at step %d", s+1)
+				}
+				require.NoError(t, opt.Step(lr, params))
+				for _, n := range names {
+					got := f64s(vals[n])
+					for i, want := range run.Params[s][n] {
+						require.InDelta(t, want, got[i], 2e-6*math.Max(1, math.Abs(want)),
+							"%s: %s[%d] after step %d", name, n, i, s+1)
+					}
+				}
+			}
+			// The skipped parameter took one update fewer.
+			st := opt.State()
+			if _, isSGD := opt.(*SGD); !isSGD {
+				assert.Equal(t, int64(len(fx.Grads)), st.Steps["w"])
+				assert.Equal(t, int64(len(fx.Grads)-1), st.Steps["c"])
+			}
+		})
+	}
+}
+
+func TestOptimizerStateRoundTrip(t *testing.T) {
+	mk := func() []Param {
+		w := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))
+		g := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{0.1, -0.2, 0.3, -0.4}))
+		return []Param{{Name: "w", Value: w, Grad: g}}
+	}
+	for _, mkOpt := range []func() (Optimizer, error){
+		func() (Optimizer, error) {
+			return NewAdamW(AdamConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1})
+		},
+		func() (Optimizer, error) { return NewSGD(SGDConfig{Momentum: 0.9}) },
+	} {
+		a, err := mkOpt()
+		require.NoError(t, err)
+		pa := mk()
+		for i := 0; i < 3; i++ {
+			require.NoError(t, a.Step(0.1, pa))
+		}
+		b, err := mkOpt()
+		require.NoError(t, err)
+		assert.Equal(t, a.Kind(), b.Kind())
+		pb := mk()
+		copy(pb[0].Value.Data().([]float64), pa[0].Value.Data().([]float64))
+		require.NoError(t, b.SetState(a.State()))
+		require.NoError(t, a.Step(0.1, pa))
+		require.NoError(t, b.Step(0.1, pb))
+		assert.Equal(t, pa[0].Value.Data(), pb[0].Value.Data(), a.Kind())
+	}
+}
+
+func TestOptimizerValidation(t *testing.T) {
+	_, err := NewAdam(AdamConfig{Beta1: 1, Beta2: 0.999, Eps: 1e-8})
+	assert.ErrorContains(t, err, "β₁ 1")
+	_, err = NewAdamW(AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 0})
+	assert.ErrorContains(t, err, "ε 0")
+	_, err = NewAdam(AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: -1})
+	assert.ErrorContains(t, err, "weight decay -1")
+	_, err = NewSGD(SGDConfig{Nesterov: true})
+	assert.ErrorContains(t, err, "Nesterov")
+	_, err = NewSGD(SGDConfig{Dampening: 2})
+	assert.ErrorContains(t, err, "dampening 2")
+
+	opt, err := NewAdam(DefaultAdamConfig())
+	require.NoError(t, err)
+	w := tensor.New(tensor.WithShape(2), tensor.Of(tensor.Float32))
+	g := tensor.New(tensor.WithShape(3), tensor.Of(tensor.Float32))
+	assert.ErrorContains(t, opt.Step(0.1, []Param{{Name: "w", Value: w, Grad: g}}), `"w" is (2) float32 but its gradient is (3)`)
+	assert.ErrorContains(t, opt.Step(math.NaN(), nil), "learning rate NaN")
+	_, err = ClipGradNorm(nil, 0)
+	assert.ErrorContains(t, err, "clip norm 0")
+}
+
+func TestClipGradNormKeepsSmallGradients(t *testing.T) {
+	g := tensor.New(tensor.WithShape(2), tensor.WithBacking([]float64{3, 4}))
+	p := []Param{{Name: "w", Value: g.Clone().(*tensor.Dense), Grad: g}}
+	norm, err := ClipGradNorm(p, 10)
+	require.NoError(t, err)
+	assert.Equal(t, 5.0, norm)
+	assert.Equal(t, []float64{3, 4}, g.Data())
+	_, err = ClipGradNorm(p, 1)
+	require.NoError(t, err)
+	assert.InDelta(t, 1, GradNorm(p), 1e-6)
+}
