@@ -241,8 +241,8 @@ func swordVerses(dir, testament string, into map[string]string) error {
 		text := noteTag.ReplaceAllString(raw, " ")
 		text = title.ReplaceAllString(text, " ")
 		text = clean(html.UnescapeString(anyTag.ReplaceAllString(text, "")))
-		text = strings.NewReplacer(" ,", ",", " .", ".", " ;", ";", " :", ":", " ?", "?", " !", "!", "¶", "").Replace(text)
-		text = clean(text)
+		text = clean(strings.ReplaceAll(text, "¶", ""))
+		text = strings.NewReplacer(" ,", ",", " .", ".", " ;", ";", " :", ":", " ?", "?", " !", "!").Replace(text)
 		if text != "" {
 			into[fmt.Sprintf("%s.%d", chapter, verse)] = text
 		}
