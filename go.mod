@@ -3,6 +3,7 @@ module github.com/seq2gpt/seq2gpt
 go 1.26
 
 require (
+	github.com/awalterschulze/gographviz v2.0.3+incompatible
 	github.com/chewxy/hm v1.0.0
 	github.com/dlclark/regexp2/v2 v2.13.0
 	github.com/pkg/errors v0.9.1
@@ -15,7 +16,6 @@ require (
 
 require (
 	github.com/apache/arrow/go/arrow v0.0.0-20211112161151-bc219186db40 // indirect
-	github.com/awalterschulze/gographviz v2.0.3+incompatible // indirect
 	github.com/chewxy/math32 v1.10.1 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/protobuf v1.5.2 // indirect

@@ -130,6 +130,7 @@ type program struct {
 	key     Key
 	graph   *blocks.Graph
 	built   Built
+	forward int      // number of nodes Model.Build added
 	names   []string // bound parameters
 	grads   []*G.Value
 	loss    *G.Value
@@ -149,7 +150,8 @@ func (t *Trainer) program(key Key) (*program, error) {
 	if err != nil {
 		return nil, errors.Wrapf(err, "train: building %v", key)
 	}
-	p := &program{key: key, graph: g, built: built, outputs: map[string]*G.Value{}}
+	p := &program{key: key, graph: g, built: built, outputs: map[string]*G.Value{},
+		forward: len(g.G.AllNodes())}
 	if built.Loss != nil {
 		if !built.Loss.IsScalar() {
 			return nil, errors.Errorf("train: %v: loss has shape %v, want a scalar", key, built.Loss.Shape())
