@@ -218,9 +218,14 @@ func (it *Iterator) Next() []int {
 	if !it.valid {
 		it.cur, it.valid = it.plan(it.pos.Epoch), true
 	}
-	for it.pos.Step >= len(it.cur) {
+	if it.pos.Step >= len(it.cur) {
 		it.pos = Position{Epoch: it.pos.Epoch + 1}
 		it.cur = it.plan(it.pos.Epoch)
+		if len(it.cur) == 0 {
+			// A plan with no batches would make Next loop forever; the plans
+			// of Batcher and LMWindows are never empty.
+			panic("datasets: iterator plan returned no batches")
+		}
 	}
 	b := it.cur[it.pos.Step]
 	it.pos.Step++

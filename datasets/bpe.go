@@ -100,7 +100,8 @@ type merge struct {
 // learned. Because the base vocabulary is all 256 bytes, there is no unknown
 // token and Decode(Encode(s)) == s for every string.
 //
-// A BPE is safe for concurrent use.
+// Encode and Decode are safe for concurrent use; AddSpecial changes the
+// vocabulary and must not run concurrently with other methods.
 type BPE struct {
 	specials
 	tokens [][]byte // id -> bytes (specials: their name)
@@ -414,6 +415,9 @@ func loadGPT2(encoder, vocab io.Reader, encName, vocName string) (*BPE, error) {
 	dec := json.NewDecoder(encoder)
 	if err := dec.Decode(&raw); err != nil {
 		return nil, errors.Wrapf(err, "datasets: %s: expected a JSON object from token to id", encName)
+	}
+	if dec.More() {
+		return nil, errors.Errorf("datasets: %s: unexpected data after the JSON object", encName)
 	}
 	if len(raw) == 0 {
 		return nil, errors.Errorf("datasets: %s: empty vocabulary", encName)

@@ -447,6 +447,8 @@ func TestLoadGPT2Errors(t *testing.T) {
 	}
 	_, err = LoadGPT2(strings.NewReader("[1,2]"), strings.NewReader(""))
 	assert.ErrorContains(t, err, "encoder.json")
+	_, err = LoadGPT2(strings.NewReader(e+" {}"), strings.NewReader(v))
+	assert.ErrorContains(t, err, "unexpected data after the JSON object")
 	_, err = LoadGPT2(strings.NewReader("{}"), strings.NewReader(""))
 	assert.ErrorContains(t, err, "empty vocabulary")
 }

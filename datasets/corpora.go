@@ -231,8 +231,8 @@ func LibreOfficeEnDe(split string) ([]Pair, error) {
 	return withCorpus("libreoffice-en-de", split, ReadParallelTSV)
 }
 
-// SentimentLabels are the labels of Sentiment: Example.Label indexes them.
-var SentimentLabels = []string{"negative", "positive"}
+// SentimentLabels returns the labels of Sentiment: Example.Label indexes them.
+func SentimentLabels() []string { return []string{"negative", "positive"} }
 
 // Sentiment returns the embedded UCI sentiment sentences. Example.ID is
 // "amazon:N", "imdb:N" or "yelp:N" (N the line in the embedded file).
@@ -252,7 +252,7 @@ func Sentiment() ([]Example, error) {
 			if err != nil {
 				return nil, err
 			}
-			label := indexOf(binary, c[1])
+			label := indexOf(binary(), c[1])
 			if label < 0 {
 				return nil, parseErr(name, lr.line, "expected label 0 or 1, got %q", c[1])
 			}

@@ -44,11 +44,11 @@ type GLUETask struct {
 	layout map[string]glueLayout
 }
 
-var (
-	nliLabels3 = []string{"contradiction", "entailment", "neutral"}
-	nliLabels2 = []string{"entailment", "not_entailment"}
-	binary     = []string{"0", "1"}
-)
+// Label sets. Functions, not variables, so that a caller who modifies the
+// Labels of a task it was given cannot change another's.
+func nliLabels3() []string { return []string{"contradiction", "entailment", "neutral"} }
+func nliLabels2() []string { return []string{"entailment", "not_entailment"} }
+func binary() []string     { return []string{"0", "1"} }
 
 func stdSplits(names ...string) map[string]string {
 	m := map[string]string{}
@@ -60,12 +60,22 @@ func stdSplits(names ...string) map[string]string {
 
 func cols(s string) []string { return strings.Split(s, "\t") }
 
-var (
-	mnliTrain = cols("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label")
-	mnliDev   = cols("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label")
-	mnliTest  = cols("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2")
-	stsb      = cols("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore")
-)
+// Column layouts of MNLI and STS-B (functions for the same reason).
+func mnliTrain() []string {
+	return cols("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label")
+}
+
+func mnliDev() []string {
+	return cols("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label")
+}
+
+func mnliTest() []string {
+	return cols("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2")
+}
+
+func stsb() []string {
+	return cols("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore")
+}
 
 // GLUETasks returns the GLUE tasks keyed by name: CoLA, SST-2, MRPC, QQP,
 // STS-B, MNLI, QNLI, RTE and WNLI. MNLI's splits are train, dev_matched,
@@ -76,53 +86,53 @@ func GLUETasks() map[string]GLUETask {
 		return glueLayout{header: cols(hdr), id: idCol, a: 1, b: 2, label: label}
 	}
 	return map[string]GLUETask{
-		"CoLA": {Name: "CoLA", Labels: binary, Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
+		"CoLA": {Name: "CoLA", Labels: binary(), Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
 			// source, label, original label ("*" when judged unacceptable), sentence; no header.
 			"train": {header: nil, id: -1, a: 3, b: -1, label: 1},
 			"dev":   {header: nil, id: -1, a: 3, b: -1, label: 1},
 			"test":  {header: cols("index\tsentence"), id: 0, a: 1, b: -1, label: -1},
 		}},
-		"SST-2": {Name: "SST-2", Labels: binary, Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
+		"SST-2": {Name: "SST-2", Labels: binary(), Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
 			"train": {header: cols("sentence\tlabel"), id: -1, a: 0, b: -1, label: 1},
 			"dev":   {header: cols("sentence\tlabel"), id: -1, a: 0, b: -1, label: 1},
 			"test":  {header: cols("index\tsentence"), id: 0, a: 1, b: -1, label: -1},
 		}},
-		"MRPC": {Name: "MRPC", Labels: binary, Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
+		"MRPC": {Name: "MRPC", Labels: binary(), Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
 			"train": {header: cols("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"), id: 1, a: 3, b: 4, label: 0},
 			"dev":   {header: cols("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"), id: 1, a: 3, b: 4, label: 0},
 			"test":  {header: cols("index\t#1 ID\t#2 ID\t#1 String\t#2 String"), id: 0, a: 3, b: 4, label: -1},
 		}},
-		"QQP": {Name: "QQP", Labels: binary, Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
+		"QQP": {Name: "QQP", Labels: binary(), Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
 			"train": {header: cols("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"), id: 0, a: 3, b: 4, label: 5},
 			"dev":   {header: cols("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"), id: 0, a: 3, b: 4, label: 5},
 			"test":  {header: cols("id\tquestion1\tquestion2"), id: 0, a: 1, b: 2, label: -1},
 		}},
 		"STS-B": {Name: "STS-B", Labels: nil, Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
-			"train": {header: stsb, id: 0, a: 7, b: 8, label: 9},
-			"dev":   {header: stsb, id: 0, a: 7, b: 8, label: 9},
-			"test":  {header: stsb[:9], id: 0, a: 7, b: 8, label: -1},
+			"train": {header: stsb(), id: 0, a: 7, b: 8, label: 9},
+			"dev":   {header: stsb(), id: 0, a: 7, b: 8, label: 9},
+			"test":  {header: stsb()[:9], id: 0, a: 7, b: 8, label: -1},
 		}},
-		"MNLI": {Name: "MNLI", Labels: nliLabels3, Splits: map[string]string{
+		"MNLI": {Name: "MNLI", Labels: nliLabels3(), Splits: map[string]string{
 			"train": "train.tsv", "dev_matched": "dev_matched.tsv", "dev_mismatched": "dev_mismatched.tsv",
 			"test_matched": "test_matched.tsv", "test_mismatched": "test_mismatched.tsv",
 		}, layout: map[string]glueLayout{
-			"train":           {header: mnliTrain, id: 0, a: 8, b: 9, label: 11},
-			"dev_matched":     {header: mnliDev, id: 0, a: 8, b: 9, label: 15},
-			"dev_mismatched":  {header: mnliDev, id: 0, a: 8, b: 9, label: 15},
-			"test_matched":    {header: mnliTest, id: 0, a: 8, b: 9, label: -1},
-			"test_mismatched": {header: mnliTest, id: 0, a: 8, b: 9, label: -1},
+			"train":           {header: mnliTrain(), id: 0, a: 8, b: 9, label: 11},
+			"dev_matched":     {header: mnliDev(), id: 0, a: 8, b: 9, label: 15},
+			"dev_mismatched":  {header: mnliDev(), id: 0, a: 8, b: 9, label: 15},
+			"test_matched":    {header: mnliTest(), id: 0, a: 8, b: 9, label: -1},
+			"test_mismatched": {header: mnliTest(), id: 0, a: 8, b: 9, label: -1},
 		}},
-		"QNLI": {Name: "QNLI", Labels: nliLabels2, Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
+		"QNLI": {Name: "QNLI", Labels: nliLabels2(), Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
 			"train": pair("index\tquestion\tsentence\tlabel", 0, 3),
 			"dev":   pair("index\tquestion\tsentence\tlabel", 0, 3),
 			"test":  pair("index\tquestion\tsentence", 0, -1),
 		}},
-		"RTE": {Name: "RTE", Labels: nliLabels2, Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
+		"RTE": {Name: "RTE", Labels: nliLabels2(), Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
 			"train": pair("index\tsentence1\tsentence2\tlabel", 0, 3),
 			"dev":   pair("index\tsentence1\tsentence2\tlabel", 0, 3),
 			"test":  pair("index\tsentence1\tsentence2", 0, -1),
 		}},
-		"WNLI": {Name: "WNLI", Labels: binary, Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
+		"WNLI": {Name: "WNLI", Labels: binary(), Splits: stdSplits("train", "dev", "test"), layout: map[string]glueLayout{
 			"train": pair("index\tsentence1\tsentence2\tlabel", 0, 3),
 			"dev":   pair("index\tsentence1\tsentence2\tlabel", 0, 3),
 			"test":  pair("index\tsentence1\tsentence2", 0, -1),

@@ -399,3 +399,18 @@ func FuzzReadText(f *testing.F) {
 		require.NotEmpty(t, strings.TrimSpace(out))
 	})
 }
+
+func TestGLUETasksAreCopies(t *testing.T) {
+	a := GLUETasks()["RTE"]
+	a.Labels[0] = "changed"
+	a.layout["train"].header[0] = "changed"
+	b := GLUETasks()["RTE"]
+	assert.Equal(t, []string{"entailment", "not_entailment"}, b.Labels)
+	assert.Equal(t, "index", b.layout["train"].header[0])
+	s := SentimentLabels()
+	s[0] = "changed"
+	assert.Equal(t, "negative", SentimentLabels()[0])
+	g := GPT1Specials()
+	g[0] = "changed"
+	assert.Equal(t, PadToken, GPT1Specials()[0])
+}

@@ -20,8 +20,10 @@ const (
 	ExtractToken = "<|extract|>"   // GPT-1's extract token, whose state feeds the task head.
 )
 
-// GPT1Specials are the special tokens GPT-1's task formats need.
-var GPT1Specials = []string{PadToken, StartToken, DelimToken, ExtractToken, EOSToken}
+// GPT1Specials returns the special tokens GPT-1's task formats need.
+func GPT1Specials() []string {
+	return []string{PadToken, StartToken, DelimToken, ExtractToken, EOSToken}
+}
 
 // SpecialToken reports the id a special token has in a vocabulary. Added is
 // true when the call appended the token (a new id at the end of the
