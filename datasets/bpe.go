@@ -137,7 +137,7 @@ func (t *BPE) Token(id int) (string, bool) {
 // Encode returns the ids of text. It never returns a special token's id: the
 // literal text "<|endoftext|>" encodes as ordinary bytes.
 func (t *BPE) Encode(text string) []int {
-	var out []int
+	out := make([]int, 0, len(text)/4+1) // English averages about 4 bytes a token
 	gpt2Split(text, func(piece string) {
 		for _, id := range t.encodePiece(piece) {
 			out = append(out, int(id))
