@@ -38,7 +38,11 @@ func (m *Model) BuildLM(mode blocks.Mode, batch, steps int, withLoss bool, dropo
 	if steps > m.Config.NPositions {
 		return nil, errors.Errorf("gpt: %d steps exceed n_positions %d", steps, m.Config.NPositions)
 	}
-	g := blocks.NewGraph(m.Store, mode, dropoutSeed)
+	return m.addLM(blocks.NewGraph(m.Store, mode, dropoutSeed), batch, steps, withLoss)
+}
+
+// addLM adds the language model to g (see BuildLM).
+func (m *Model) addLM(g *blocks.Graph, batch, steps int, withLoss bool) (*LMGraph, error) {
 	lg := &LMGraph{Graph: g, Batch: batch, Steps: steps, model: m}
 	var err error
 	if lg.IDs, err = g.Input("ids", tensor.Shape{batch * steps}, tensor.Int); err != nil {
