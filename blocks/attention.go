@@ -22,7 +22,7 @@ import (
 // [..., T_q, d_v] and the weights [..., T_q, T_k] before dropout; dropout p
 // applies to the weights in training graphs, as nn.MultiheadAttention does.
 func ScaledDotProductAttention(g *Graph, q, k, v, mask *G.Node, dropout float64) (out, weights *G.Node, err error) {
-	err = g.block("sdpa", func() error {
+	err = g.Block("sdpa", func() error {
 		if q.Dims() != k.Dims() || q.Dims() != v.Dims() || q.Dims() < 3 {
 			return errors.Errorf("attention: Q %v, K %v and V %v must be 3-D or 4-D alike", q.Shape(), k.Shape(), v.Shape())
 		}
@@ -114,7 +114,7 @@ func NewMultiHeadAttention(s *Store, prefix string, cfg MultiHeadConfig) (*Multi
 // (causal and/or key padding) or nil. It returns the output
 // [B, T_q, d_model] and the per-head weights [B, h, T_q, T_k].
 func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out, weights *G.Node, err error) {
-	err = g.block(name(m.Prefix, "mha"), func() error {
+	err = g.Block(name(m.Prefix, "mha"), func() error {
 		e := m.DModel
 		if query.Dims() != 3 || query.Shape()[2] != e || memory.Dims() != 3 || memory.Shape()[2] != e || memory.Shape()[0] != query.Shape()[0] {
 			return errors.Errorf("MultiHeadAttention: query %v and memory %v must be [B, T, %d] with the same B", query.Shape(), memory.Shape(), e)
@@ -244,7 +244,7 @@ type Keys struct {
 
 // Precompute returns the keys of encoder states h [B, T, d_h].
 func (a *AdditiveAttention) Precompute(g *Graph, h *G.Node) (k Keys, err error) {
-	err = g.block(name(a.Prefix, "additive_attention"), func() error {
+	err = g.Block(name(a.Prefix, "additive_attention"), func() error {
 		if h.Dims() != 3 || h.Shape()[2] != a.KeyDim {
 			return shapeErr("AdditiveAttention encoder states", h.Shape(), fmt.Sprintf("[B, T, %d]", a.KeyDim))
 		}
@@ -263,7 +263,7 @@ func (a *AdditiveAttention) Precompute(g *Graph, h *G.Node) (k Keys, err error) 
 // PaddingMask's [B, T] or nil, and returns the context c_i [B, d_h] and the
 // weights α_i [B, T].
 func (a *AdditiveAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (ctx, alpha *G.Node, err error) {
-	err = g.block(name(a.Prefix, "additive_attention"), func() error {
+	err = g.Block(name(a.Prefix, "additive_attention"), func() error {
 		B, T := k.H.Shape()[0], k.H.Shape()[1]
 		if !s.Shape().Eq(tensor.Shape{B, a.StateDim}) {
 			return shapeErr("AdditiveAttention decoder state", s.Shape(), tensor.Shape{B, a.StateDim})

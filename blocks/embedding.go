@@ -33,7 +33,7 @@ func NewEmbedding(s *Store, prefix string, num, dim int, init Init) (*Embedding,
 // Forward gathers rows for ids, a 1-D tensor.Int node [B·T] in row-major
 // (batch, time) order, and returns [B, T, dim].
 func (e *Embedding) Forward(g *Graph, ids *G.Node, batch, steps int) (y *G.Node, err error) {
-	err = g.block(name(e.Prefix, "embedding"), func() error {
+	err = g.Block(name(e.Prefix, "embedding"), func() error {
 		w, err := g.Param(join(e.Prefix, "weight"))
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func SinusoidalTable(maxLen, d int) []float64 {
 // AddSinusoidal returns x + PE[0:T] for x [B, T, d]. The table is a
 // non-learned node of the graph (not in the store).
 func AddSinusoidal(g *Graph, x *G.Node) (y *G.Node, err error) {
-	err = g.block("positions", func() error {
+	err = g.Block("positions", func() error {
 		if x.Dims() != 3 {
 			return shapeErr("sinusoidal positions input", x.Shape(), "[B, T, d]")
 		}

@@ -84,7 +84,7 @@ func NewFeedForward(s *Store, prefix string, cfg FeedForwardConfig) (*FeedForwar
 
 // Forward applies the network to x [..., d_model].
 func (f *FeedForward) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
-	err = g.block(name(f.Prefix, "ffn"), func() error {
+	err = g.Block(name(f.Prefix, "ffn"), func() error {
 		h, err := f.W1.Forward(g, x)
 		if err != nil {
 			return err

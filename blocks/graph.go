@@ -116,10 +116,10 @@ func (g *Graph) InputNode(name string) (*G.Node, bool) {
 	return n, ok
 }
 
-// block runs build and puts every node it added into the group name, so
+// Block runs build and puts every node it added into the group name, so
 // that a picture of the graph shows one box per block. Nested blocks keep
 // the innermost name (Gorgonia sets a node's group once).
-func (g *Graph) block(name string, build func() error) error {
+func (g *Graph) Block(name string, build func() error) error {
 	start := len(g.G.AllNodes())
 	err := build()
 	for _, n := range g.G.AllNodes()[start:] {

@@ -45,7 +45,7 @@ func NewLayerNorm(s *Store, prefix string, d int, eps float64) (*LayerNorm, erro
 
 // Forward normalises x [..., d].
 func (l *LayerNorm) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
-	err = g.block(name(l.Prefix, "layernorm"), func() error {
+	err = g.Block(name(l.Prefix, "layernorm"), func() error {
 		if x.Shape()[x.Dims()-1] != l.D {
 			return shapeErr("LayerNorm input", x.Shape(), "[..., "+itoa(l.D)+"]")
 		}

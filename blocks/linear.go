@@ -58,7 +58,7 @@ func NewLinear(s *Store, prefix string, cfg LinearConfig) (*Linear, error) {
 
 // Forward adds y = x·Wᵀ + b to g, for x [..., in].
 func (l *Linear) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
-	err = g.block(name(l.Prefix, "linear"), func() error {
+	err = g.Block(name(l.Prefix, "linear"), func() error {
 		if d := x.Shape()[x.Dims()-1]; d != l.In {
 			return shapeErr("Linear input", x.Shape(), "[..., "+itoa(l.In)+"]")
 		}

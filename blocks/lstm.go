@@ -67,7 +67,7 @@ func (c *LSTMCell) params(g *Graph) (wih, whh, bih, bhh *G.Node, err error) {
 
 // Forward is one step: x [B, I], h and c [B, H] → (h_t, c_t).
 func (c *LSTMCell) Forward(g *Graph, x, h, cell *G.Node) (hOut, cOut *G.Node, err error) {
-	err = g.block(name(c.Prefix, "lstm_cell"), func() error {
+	err = g.Block(name(c.Prefix, "lstm_cell"), func() error {
 		if x.Dims() != 2 || x.Shape()[1] != c.Input {
 			return shapeErr("LSTMCell input", x.Shape(), fmt.Sprintf("[B, %d]", c.Input))
 		}
@@ -192,7 +192,7 @@ type LSTMOutput struct {
 // h0 and c0 give each layer's initial state ([B, H] each) or are nil for
 // zeros.
 func (l *LSTM) Forward(g *Graph, x, keep *G.Node, h0, c0 []*G.Node) (out LSTMOutput, err error) {
-	err = g.block(name(l.Prefix, "lstm"), func() error {
+	err = g.Block(name(l.Prefix, "lstm"), func() error {
 		if x.Dims() != 3 || x.Shape()[2] != l.Layers[0].Input {
 			return shapeErr("LSTM input", x.Shape(), fmt.Sprintf("[B, T, %d]", l.Layers[0].Input))
 		}
