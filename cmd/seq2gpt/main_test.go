@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// run executes the command line in-process and returns its standard output.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func writeText(t *testing.T, dir string) string {
+	var b strings.Builder
+	for i := 0; i < 300; i++ {
+		b.WriteString("The people of the United States ask the Congress for a budget. ")
+		if i%3 == 0 {
+			b.WriteString("We shall meet the challenge.\n")
+		}
+	}
+	path := filepath.Join(dir, "text.txt")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	return path
+}
+
+// TestTrainGenerateEvalResume drives the command line end to end on a small
+// text: train, resume, generate from text and from ids, evaluate.
+func TestTrainGenerateEvalResume(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir)
+	out := filepath.Join(dir, "run")
+	cfg := filepath.Join(dir, "cfg.json")
+	require.NoError(t, os.WriteFile(cfg, []byte(`{"n_positions": 16, "n_embd": 32, "n_head": 2, "n_layer": 1}`), 0o644))
+	common := []string{"lm", "train", "--data", data, "--config", cfg, "--merges", "40", "--batch", "4",
+		"--eval-every", "10", "--eval-batches", "2", "--checkpoint-every", "10", "--out", out, "--sample-tokens", "5", "--samples", "1"}
+	stdout, err := run(t, append(common, "--steps", "20")...)
+	require.NoError(t, err, stdout)
+	assert.Contains(t, stdout, "stopped (steps) at step 20")
+	assert.Contains(t, stdout, "--- sample 1")
+	for _, f := range []string{"best/model.safetensors", "best/config.json", "best/vocab.json", "best/merges.txt", "last/trainer.json", "loss.png"} {
+		assert.FileExists(t, filepath.Join(out, f))
+	}
+	stdout, err = run(t, append(common, "--steps", "30", "--resume")...)
+	require.NoError(t, err, stdout)
+	assert.Contains(t, stdout, "resumed at step 20")
+	assert.Contains(t, stdout, "at step 30")
+
+	best := filepath.Join(out, "best")
+	stdout, err = run(t, "lm", "generate", "--model", best, "--prompt", "The people", "--max-new-tokens", "8", "--seed", "3")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(stdout, "The people"), stdout)
+	again, err := run(t, "lm", "generate", "--model", best, "--prompt", "The people", "--max-new-tokens", "8", "--seed", "3")
+	require.NoError(t, err)
+	assert.Equal(t, stdout, again, "same seed, same sample")
+
+	stdout, err = run(t, "lm", "generate", "--model", best, "--ids", "5,9,2", "--max-new-tokens", "4", "--temperature", "0", "--print-ids")
+	require.NoError(t, err)
+	assert.Regexp(t, `^\d+,\d+,\d+,\d+\n`, stdout)
+
+	stdout, err = run(t, "lm", "eval", "--model", best, "--data", data)
+	require.NoError(t, err)
+	assert.Regexp(t, `loss \d+\.\d+ nats/token  perplexity \d+\.\d+`, stdout)
+}
+
+// TestGenerateMatchesTorchGreedy: on a torch-written HuggingFace openai-gpt
+// directory (no tokenizer files), greedy ids equal torch's.
+func TestGenerateMatchesTorchGreedy(t *testing.T) {
+	dir := filepath.Join("..", "..", "gpt", "testdata", "hf-gelu")
+	b, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+	require.NoError(t, err)
+	var ref struct {
+		Prompts [][]int `json:"prompts"`
+		Greedy  [][]int `json:"greedy"`
+	}
+	require.NoError(t, json.Unmarshal(b, &ref))
+	for i, p := range ref.Prompts {
+		stdout, err := run(t, "lm", "generate", "--model", dir, "--ids", joinIDs(p), "--temperature", "0",
+			"--max-new-tokens", "12", "--print-ids")
+		require.NoError(t, err)
+		assert.Equal(t, joinIDs(ref.Greedy[i])+"\n", stdout)
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	dir := filepath.Join("..", "..", "gpt", "testdata", "hf-gelu")
+	_, err := run(t, "lm", "generate", "--model", dir, "--prompt", "hi")
+	assert.ErrorContains(t, err, "no tokenizer files: give the prompt as --ids")
+	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1,x")
+	assert.ErrorContains(t, err, `item 2 ("x") is not an integer`)
+	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1,99")
+	assert.ErrorContains(t, err, "token 99 at position 1 is outside the vocabulary [0, 50)")
+	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1", "--max-new-tokens", "60", "--overflow", "error")
+	assert.ErrorContains(t, err, "exceeds n_positions 40")
+	_, err = run(t, "lm", "generate", "--model", t.TempDir(), "--ids", "1")
+	assert.Error(t, err)
+	_, err = run(t, "lm", "train", "--preset", "huge")
+	assert.ErrorContains(t, err, `unknown preset "huge"`)
+}
+
+func TestGraphDot(t *testing.T) {
+	stdout, err := run(t, "graph", "--preset", "tiny", "--steps", "4")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(stdout, "digraph"), stdout[:min(40, len(stdout))])
+	for _, block := range []string{"h.0.attn", "h.1.mlp", "h.0.ln_1", "lm_head", "loss"} {
+		assert.Contains(t, stdout, block)
+	}
+}
