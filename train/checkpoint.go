@@ -45,6 +45,8 @@ type trainerState struct {
 	DropoutCalls   uint64           `json:"dropout_calls"`
 	Dtype          string           `json:"dtype"`
 	DataPosition   json.RawMessage  `json:"data_position,omitempty"`
+	// Loop is Run's state: the best evaluation and the evaluations since.
+	Loop *loopState `json:"loop,omitempty"`
 }
 
 // Save writes a checkpoint to dir (created if missing): the weights, config
@@ -81,6 +83,10 @@ func (t *Trainer) Save(dir string, config any, dataPosition json.RawMessage) err
 		Optimizer: t.cfg.Optimizer.Kind(), OptimizerSteps: st.Steps,
 		DropoutSeed: t.cfg.DropoutSeed, DropoutCalls: t.dropout,
 		Dtype: t.store.Dtype().String(), DataPosition: dataPosition,
+	}
+	if t.loop != (loopState{}) {
+		ls := t.loop
+		ts.Loop = &ls
 	}
 	b, err := json.MarshalIndent(ts, "", "  ")
 	if err != nil {
@@ -132,6 +138,10 @@ func (t *Trainer) Load(dir string) (json.RawMessage, error) {
 		return nil, errors.Wrapf(err, "train: %s", filepath.Join(dir, OptimizerFile))
 	}
 	t.step, t.dropout = ts.Step, ts.DropoutCalls
+	t.loop = loopState{}
+	if ts.Loop != nil {
+		t.loop = *ts.Loop
+	}
 	return ts.DataPosition, nil
 }
 

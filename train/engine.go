@@ -92,6 +92,7 @@ type Trainer struct {
 	step     int
 	dropout  uint64 // the shared DropoutRNG call counter
 	stats    Stats
+	loop     loopState // Run's best-evaluation state, saved in checkpoints
 }
 
 // New returns a Trainer for model.

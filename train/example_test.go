@@ -1,6 +1,7 @@
 package train_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -138,4 +139,103 @@ func Example() {
 	// model.safetensors
 	// optimizer.safetensors
 	// trainer.json
+}
+
+// cycleData serves one micro-batch per step from a counter, which is all a
+// resumed run needs to continue with the right batch.
+type cycleData struct{ next int }
+
+func (d *cycleData) Next() ([]train.Batch, error) {
+	d.next++
+	return []train.Batch{batch(10, 4, 6, d.next)}, nil
+}
+
+func (d *cycleData) Position() (json.RawMessage, error) { return json.Marshal(d.next) }
+
+func (d *cycleData) Restore(pos json.RawMessage) error { return json.Unmarshal(pos, &d.next) }
+
+// ExampleRun trains with evaluation, best and last checkpoints, is
+// interrupted half-way (as by Ctrl-C) and resumes.
+func ExampleRun() {
+	newTrainer := func() *train.Trainer {
+		store, err := blocks.NewStore(tensor.Float32, 1)
+		if err != nil {
+			log.Fatal(err)
+		}
+		emb, err := blocks.NewEmbedding(store, "embed", 10, 8, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		head, err := blocks.NewLinear(store, "head", blocks.LinearConfig{In: 8, Out: 10})
+		if err != nil {
+			log.Fatal(err)
+		}
+		opt, err := train.NewAdamW(train.AdamConfig{Beta1: 0.9, Beta2: 0.98, Eps: 1e-9, WeightDecay: 0.01,
+			DecayMatricesOnly: true, NoDecay: []string{"embed.weight"}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		tr, err := train.New(&bigram{store: store, emb: emb, head: head, vocab: 10},
+			train.Config{Optimizer: opt, Schedule: train.Constant(0.02), ClipNorm: 1})
+		if err != nil {
+			log.Fatal(err)
+		}
+		return tr
+	}
+	validate := func(t *train.Trainer) (map[string]float64, error) {
+		r, err := t.Evaluate(batch(10, 2, 6, 3))
+		return map[string]float64{"loss": r.Loss}, err
+	}
+	dir, err := os.MkdirTemp("", "run")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	cfg := train.LoopConfig{Steps: 60, EvalEvery: 20, Patience: 3, CheckpointDir: dir,
+		Config: map[string]int{"vocab": 10}}
+
+	// The first run is cancelled after step 30.
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := newTrainer()
+	sum, err := train.Run(ctx, tr, &cycleData{}, validate, cfg, train.Hooks{
+		OnStep: func(s train.StepInfo) {
+			if s.Step == 30 {
+				cancel()
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tr.Close()
+	fmt.Printf("first run: %s after %d steps, %d tokens, %d evaluation\n", sum.Stopped, sum.Steps, sum.Tokens, sum.Evals)
+
+	// A new process would do this: a fresh trainer, Resume, Run.
+	tr = newTrainer()
+	defer tr.Close()
+	data := &cycleData{}
+	step, err := train.Resume(tr, data, dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sum, err = train.Run(context.Background(), tr, data, validate, cfg, train.Hooks{
+		OnEval: func(e train.EvalInfo) { fmt.Printf("eval at step %d: best %v\n", e.Step, e.Best) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("resumed at step %d: %s after %d more steps\n", step, sum.Stopped, sum.Steps)
+	fmt.Printf("best step %d, validation loss below 0.1: %v\n", sum.BestStep, sum.BestMetric < 0.1)
+	for _, name := range []string{"best", "last"} {
+		files, _ := filepath.Glob(filepath.Join(dir, name, "*"))
+		fmt.Println(name, len(files), "files")
+	}
+	// Output:
+	// first run: cancelled after 30 steps, 720 tokens, 1 evaluation
+	// eval at step 40: best true
+	// eval at step 60: best true
+	// resumed at step 30: steps after 30 more steps
+	// best step 60, validation loss below 0.1: true
+	// best 4 files
+	// last 4 files
 }

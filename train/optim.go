@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/pkg/errors"
 	"gorgonia.org/tensor"
@@ -39,10 +40,42 @@ type State struct {
 }
 
 // AdamConfig configures Adam and AdamW.
+//
+// By default weight decay applies to every parameter, as torch.optim does
+// with one parameter group. GPT-1's optimizer and nanoGPT decay only the
+// weight matrices: a bias or a LayerNorm gain is a shift or a scale, not a
+// feature detector, and pulling it to zero only fights the normalisation.
+// DecayMatricesOnly and NoDecay give that (torch: two parameter groups, one
+// with weight_decay 0).
 type AdamConfig struct {
 	Beta1, Beta2 float64
 	Eps          float64
 	WeightDecay  float64
+	// DecayMatricesOnly applies weight decay only to parameters of two or
+	// more dimensions (nanoGPT's rule: p.dim() >= 2), leaving biases and
+	// LayerNorm gains and shifts undecayed.
+	DecayMatricesOnly bool
+	// NoDecay exempts parameters whose names end with one of these
+	// suffixes, e.g. the embeddings: {"embed.weight"} matches GPT-1's
+	// "tokens_embed.weight" and "positions_embed.weight", {"wte.weight",
+	// "wpe.weight"} GPT-2's.
+	NoDecay []string
+}
+
+// decays reports whether the parameter name of the given shape is decayed.
+func (c AdamConfig) decays(name string, shape tensor.Shape) bool {
+	if c.WeightDecay == 0 {
+		return false
+	}
+	if c.DecayMatricesOnly && shape.Dims() < 2 {
+		return false
+	}
+	for _, s := range c.NoDecay {
+		if strings.HasSuffix(name, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // DefaultAdamConfig is torch.optim.Adam's default: β₁ 0.9, β₂ 0.999,
@@ -63,6 +96,11 @@ func (c AdamConfig) validate(name string) error {
 	}
 	if !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0) {
 		return errors.Errorf("train: %s weight decay %v is not non-negative and finite", name, c.WeightDecay)
+	}
+	for _, s := range c.NoDecay {
+		if s == "" || strings.ContainsAny(s, ",|()") {
+			return errors.Errorf("train: %s NoDecay suffix %q is empty or has one of \",|()\"", name, s)
+		}
 	}
 	return nil
 }
@@ -95,6 +133,7 @@ func NewAdam(cfg AdamConfig) (*Adam, error) {
 	if err := cfg.validate("Adam"); err != nil {
 		return nil, err
 	}
+	cfg.NoDecay = append([]string(nil), cfg.NoDecay...) // the caller's slice may change
 	return &Adam{cfg: cfg, m: map[string]*tensor.Dense{}, v: map[string]*tensor.Dense{}, steps: map[string]int64{}}, nil
 }
 
@@ -115,7 +154,17 @@ func (a *Adam) Kind() string {
 	if a.decoupled {
 		name = "adamw"
 	}
-	return fmtKind(name, a.cfg.Beta1, a.cfg.Beta2, a.cfg.Eps, a.cfg.WeightDecay)
+	k := fmtKind(name, a.cfg.Beta1, a.cfg.Beta2, a.cfg.Eps, a.cfg.WeightDecay)
+	// The decay policy is part of the kind (so that a checkpoint is not
+	// resumed under another), but only when set: checkpoints of the
+	// default keep their kind.
+	if a.cfg.DecayMatricesOnly {
+		k += ",matrices"
+	}
+	if len(a.cfg.NoDecay) > 0 {
+		k += ",nodecay=" + strings.Join(a.cfg.NoDecay, "|")
+	}
+	return k
 }
 
 // Step implements Optimizer.
@@ -140,8 +189,12 @@ func (a *Adam) Step(lr float64, params []Param) error {
 		}
 		a.steps[p.Name]++
 		t := float64(a.steps[p.Name])
+		wd := 0.0
+		if a.cfg.decays(p.Name, p.Value.Shape()) {
+			wd = a.cfg.WeightDecay
+		}
 		h := adamStep{
-			b1: a.cfg.Beta1, b2: a.cfg.Beta2, eps: a.cfg.Eps, lr: lr, wd: a.cfg.WeightDecay,
+			b1: a.cfg.Beta1, b2: a.cfg.Beta2, eps: a.cfg.Eps, lr: lr, wd: wd,
 			decoupled: a.decoupled,
 			bc1:       1 - math.Pow(a.cfg.Beta1, t),
 			bc2sqrt:   math.Sqrt(1 - math.Pow(a.cfg.Beta2, t)),
