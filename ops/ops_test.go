@@ -394,3 +394,20 @@ func TestConv1DGradientAndEqualsLinear(t *testing.T) {
 	v := run(t, g2, ours, ref)
 	assert.InDeltaSlice(t, f64s(v[1]), f64s(v[0]), 1e-12)
 }
+
+// TestStockInverseSqrtGradientStillWrong pins the bug LayerNorm avoids by
+// computing 1/√(σ² + ε) inside its own kernel.
+func TestStockInverseSqrtGradientStillWrong(t *testing.T) {
+	g := G.NewGraph()
+	x := param(g, "x", tensor.New(tensor.WithShape(3), tensor.WithBacking([]float64{0.5, 2, 4})))
+	cost := G.Must(G.Sum(G.Must(G.InverseSqrt(x))))
+	grads, err := G.Grad(cost, x)
+	require.NoError(t, err)
+	v := f64s(run(t, g, grads[0])[0])
+	worst := 0.0
+	for i, xi := range []float64{0.5, 2, 4} {
+		want := -0.5 * math.Pow(xi, -1.5)
+		worst = math.Max(worst, math.Abs(v[i]-want)/math.Abs(want))
+	}
+	assert.Greater(t, worst, 0.1, "stock InverseSqrt's gradient is now right (off by %g): the workaround may be retired", worst)
+}
