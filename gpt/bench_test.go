@@ -1,0 +1,170 @@
+package gpt
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+
+	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/ops"
+	"github.com/seq2gpt/seq2gpt/train"
+)
+
+// BenchmarkGPT times the three preset sizes as bench/torch_gpt.py times
+// them in PyTorch (BENCHMARKS.md, section GPT-1, records both sides):
+//
+//	train     one Trainer step (forward, backward, AdamW, clip 1) on a full
+//	          window batch, dropout 0.1, compiled program reused: tok/s
+//	forward   the eval graph (BuildLM, logits, no loss) on the same batch: tok/s
+//	generate  greedy generation at batch 1 with the key/value cache, from a
+//	          1-token prompt to n_positions tokens (ctx−1 new): tok/s
+//	build     Build + G.Grad + tape compile of the training program (what
+//	          the Trainer does once per key): ms
+//
+// Run with: go test -run '^$' -bench GPT ./gpt/ (add -tags openblas and
+// OPENBLAS_NUM_THREADS=1 for the OpenBLAS build).
+func BenchmarkGPT(b *testing.B) {
+	sizes := []struct {
+		name  string
+		cfg   Config
+		batch int
+	}{
+		{"tiny", Tiny(), 16},
+		{"small", Small(), 16},
+		{"medium", Medium(), 8},
+	}
+	for _, s := range sizes {
+		b.Run(s.name, func(b *testing.B) {
+			b.Logf("%s: %d layers, d %d, %d heads, ctx %d, vocab %d, batch %d, dropout %.1f, BLAS %s",
+				s.name, s.cfg.NLayer, s.cfg.NEmbd, s.cfg.NHead, s.cfg.NPositions, s.cfg.VocabSize, s.batch, s.cfg.ResidPdrop, ops.BLASName)
+			b.Run("train", func(b *testing.B) { benchTrain(b, s.cfg, s.batch) })
+			b.Run("forward", func(b *testing.B) { benchForward(b, s.cfg, s.batch) })
+			b.Run("generate", func(b *testing.B) { benchGenerate(b, s.cfg) })
+			b.Run("build", func(b *testing.B) { benchBuild(b, s.cfg, s.batch) })
+		})
+	}
+}
+
+// benchWindows returns batch windows of random ids and their next tokens.
+func benchWindows(cfg Config, batch int) (ids, targets []int) {
+	rng := rand.New(rand.NewPCG(7, uint64(cfg.NEmbd)))
+	T := cfg.NPositions
+	ids, targets = make([]int, batch*T), make([]int, batch*T)
+	for r := 0; r < batch; r++ {
+		row := make([]int, T+1)
+		for i := range row {
+			row[i] = rng.IntN(cfg.VocabSize)
+		}
+		copy(ids[r*T:], row[:T])
+		copy(targets[r*T:], row[1:])
+	}
+	return ids, targets
+}
+
+func benchTrainer(b *testing.B, lm LM) *train.Trainer {
+	opt, err := train.NewAdamW(train.AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01})
+	require.NoError(b, err)
+	tr, err := train.New(lm, train.Config{Optimizer: opt, Schedule: train.Constant(1e-4), ClipNorm: 1, DropoutSeed: 1})
+	require.NoError(b, err)
+	return tr
+}
+
+func benchTrain(b *testing.B, cfg Config, batch int) {
+	m, err := New(cfg, 1)
+	require.NoError(b, err)
+	lm := LM{m}
+	tr := benchTrainer(b, lm)
+	defer tr.Close()
+	ids, targets := benchWindows(cfg, batch)
+	bt, err := lm.Batch(batch, cfg.NPositions, ids, targets)
+	require.NoError(b, err)
+	_, err = tr.Step(bt) // compile outside the timing
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tr.Step(bt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*cfg.NPositions*b.N)/b.Elapsed().Seconds(), "tok/s")
+}
+
+func benchForward(b *testing.B, cfg Config, batch int) {
+	m, err := New(cfg, 1)
+	require.NoError(b, err)
+	lg, err := m.BuildLM(blocks.Eval, batch, cfg.NPositions, false, 0)
+	require.NoError(b, err)
+	var logits G.Value
+	G.Read(lg.Logits, &logits)
+	vm := G.NewTapeMachine(lg.G)
+	defer vm.Close()
+	ids, _ := benchWindows(cfg, batch)
+	run := func() {
+		if err := lg.Feed(ids, nil); err != nil {
+			b.Fatal(err)
+		}
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run()
+	require.Equal(b, []int{batch, cfg.NPositions, cfg.VocabSize}, []int(logits.Shape()))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.ReportMetric(float64(batch*cfg.NPositions*b.N)/b.Elapsed().Seconds(), "tok/s")
+}
+
+func benchGenerate(b *testing.B, cfg Config) {
+	m, err := New(cfg, 1)
+	require.NoError(b, err)
+	gen := m.NewGenerator()
+	defer gen.Close()
+	n := cfg.NPositions - 1 // 1 prompt token + n new = n_positions: the cache never slides
+	gc := GenerateConfig{MaxNewTokens: n, Overflow: Error}
+	out, err := gen.Generate([][]int{{1}}, gc) // compiles the decode graph
+	require.NoError(b, err)
+	require.Len(b, out.Tokens[0], n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := gen.Generate([][]int{{1}}, gc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+}
+
+func benchBuild(b *testing.B, cfg Config, batch int) {
+	m, err := New(cfg, 1)
+	require.NoError(b, err)
+	lm := LM{m}
+	key := train.Key{Mode: blocks.Train, Batch: batch, Len: cfg.NPositions}
+	nodes := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// What train.Trainer does for a new key: build, one G.Grad, compile.
+		g := blocks.NewGraph(m.Store, blocks.Train, 1)
+		built, err := lm.Build(g, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, params := g.Params()
+		grads, err := G.Grad(built.Loss, params...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		vals := make([]G.Value, len(grads))
+		for j, n := range grads {
+			G.Read(n, &vals[j])
+		}
+		nodes = len(g.G.AllNodes())
+		vm := G.NewTapeMachine(g.G)
+		vm.Close()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms")
+	b.ReportMetric(float64(nodes), "nodes")
+}
