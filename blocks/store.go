@@ -66,14 +66,7 @@ func (s *Store) Add(name string, shape tensor.Shape, init Init) (*tensor.Dense, 
 		return nil, errors.Errorf("blocks: initialiser for %q gave %d values for shape %v", name, len(vals), shape)
 	}
 	t := tensor.New(tensor.Of(s.dtype), tensor.WithShape(shape.Clone()...))
-	switch d := t.Data().(type) {
-	case []float32:
-		for i, v := range vals {
-			d[i] = float32(v)
-		}
-	case []float64:
-		copy(d, vals)
-	}
+	fill(t, vals)
 	s.tensor[name] = t
 	s.order = append(s.order, name)
 	return t, nil
@@ -125,6 +118,12 @@ func (s *Store) Set(name string, vals []float64) error {
 		return errors.Errorf("blocks: parameter %q has shape %v (%d values), got %d values",
 			name, t.Shape(), t.Shape().TotalSize(), len(vals))
 	}
+	fill(t, vals)
+	return nil
+}
+
+// fill copies float64 values into a float32 or float64 tensor.
+func fill(t *tensor.Dense, vals []float64) {
 	switch d := t.Data().(type) {
 	case []float32:
 		for i, v := range vals {
@@ -133,7 +132,6 @@ func (s *Store) Set(name string, vals []float64) error {
 	case []float64:
 		copy(d, vals)
 	}
-	return nil
 }
 
 // Init fills a parameter of the given shape from rng, returning its values
