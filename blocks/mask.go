@@ -79,15 +79,10 @@ func StepMask(dt tensor.Dtype, lengths []int, steps, hidden int) (*tensor.Dense,
 }
 
 func denseOf(dt tensor.Dtype, shape tensor.Shape, vals []float64) (*tensor.Dense, error) {
-	switch dt {
-	case tensor.Float32:
-		v := make([]float32, len(vals))
-		for i, f := range vals {
-			v[i] = float32(f)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v)), nil
-	case tensor.Float64:
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(vals)), nil
+	if dt != tensor.Float32 && dt != tensor.Float64 {
+		return nil, errors.Errorf("blocks: unsupported dtype %v", dt)
 	}
-	return nil, errors.Errorf("blocks: unsupported dtype %v", dt)
+	t := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+	fill(t, vals)
+	return t, nil
 }
