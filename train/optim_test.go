@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,13 +45,19 @@ func newOptimizer(t *testing.T, name string, o map[string]any) Optimizer {
 		b := o["betas"].([]any)
 		return b[0].(float64), b[1].(float64)
 	}
-	switch name {
-	case "adam", "adam_l2", "adamw":
+	switch {
+	case strings.HasPrefix(name, "adam"):
 		b1, b2 := betas()
-		cfg := AdamConfig{Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay")}
+		cfg := AdamConfig{Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"),
+			DecayMatricesOnly: num("decay_matrices_only") == 1}
+		if nd, ok := o["no_decay"].([]any); ok {
+			for _, s := range nd {
+				cfg.NoDecay = append(cfg.NoDecay, s.(string))
+			}
+		}
 		var opt *Adam
 		var err error
-		if name == "adamw" {
+		if strings.HasPrefix(name, "adamw") {
 			opt, err = NewAdamW(cfg)
 		} else {
 			opt, err = NewAdam(cfg)
@@ -74,7 +81,7 @@ func TestOptimizersMatchTorch(t *testing.T) {
 	sched, err := NewNoam(fx.Schedule.DModel, fx.Schedule.Warmup, fx.Schedule.Factor)
 	require.NoError(t, err)
 	names := []string{"w", "b", "c"}
-	require.Len(t, fx.Runs, 6)
+	require.Len(t, fx.Runs, 9)
 	for name, run := range fx.Runs {
 		t.Run(name, func(t *testing.T) {
 			opt := newOptimizer(t, name, run.Options)
@@ -115,6 +122,39 @@ func TestOptimizersMatchTorch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecayPolicy: the matrices-only fixtures differ from decay-everything
+// exactly where the policy says (so the parity above tests the policy), and
+// the policy is part of the optimizer's kind.
+func TestDecayPolicy(t *testing.T) {
+	var fx optimFixture
+	loadFixture(t, "optim.json", &fx)
+	all, mat := fx.Runs["adamw"].Params, fx.Runs["adamw_matrices"].Params
+	last := len(all) - 1
+	assert.Equal(t, all[last]["w"], mat[last]["w"], "a matrix decays in both")
+	assert.Equal(t, all[last]["c"], mat[last]["c"], "a matrix decays in both")
+	assert.NotEqual(t, all[last]["b"], mat[last]["b"], "the vector b decays only with decay everywhere")
+
+	cfg := AdamConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, DecayMatricesOnly: true,
+		NoDecay: []string{"embed.weight"}}
+	for name, want := range map[string]bool{
+		"h.0.attn.c_attn.weight": true, "h.0.attn.c_attn.bias": false, "h.0.ln_1.weight": false,
+		"tokens_embed.weight": false, "positions_embed.weight": false, "lm_head.weight": true,
+	} {
+		shape := tensor.Shape{4, 4}
+		if strings.Contains(name, "bias") || strings.Contains(name, "ln_") {
+			shape = tensor.Shape{4}
+		}
+		assert.Equal(t, want, cfg.decays(name, shape), name)
+	}
+	a, err := NewAdamW(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, "adamw(0.9,0.99,1e-08,0.1),matrices,nodecay=embed.weight", a.Kind())
+	cfg.NoDecay[0] = "changed"
+	assert.Contains(t, a.Kind(), "nodecay=embed.weight", "the optimizer keeps its own copy")
+	_, err = NewAdam(AdamConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, NoDecay: []string{""}})
+	assert.ErrorContains(t, err, `NoDecay suffix ""`)
 }
 
 func TestOptimizerStateRoundTrip(t *testing.T) {

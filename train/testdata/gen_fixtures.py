@@ -11,11 +11,13 @@ Writes into train/testdata/:
                       SGD (momentum, dampening, Nesterov, weight decay) fed
                       fixed gradients, with clip_grad_norm_ and a LambdaLR
                       learning rate, including a parameter whose grad is None
-                      on one step
+                      on one step; AdamW and Adam+L2 with weight decay
+                      on matrices only (two parameter groups)
   schedules.json      the learning rate LambdaLR hands the optimizer at each
                       update, for the Noam and warm-up/decay schedules
   cross_entropy.json  F.cross_entropy's loss and gradient on spread-out
                       logits, with ignore_index and label smoothing
+  mse.json            F.mse_loss's loss and gradient (mean reduction)
   torch.safetensors   a safetensors file written by hand from torch tensors
                       (the safetensors package is not needed)
 
@@ -85,10 +87,32 @@ def optim_fixture():
         "sgd": (torch.optim.SGD, dict(momentum=0.9, dampening=0.1, weight_decay=0.01), 3.0),
         "sgd_nesterov": (torch.optim.SGD, dict(momentum=0.8, nesterov=True, weight_decay=0.0), None),
         "sgd_plain": (torch.optim.SGD, dict(), 1.0),
+        # Decay on matrices only (nanoGPT: p.dim() >= 2), optionally not
+        # on names ending in a NoDecay suffix: two parameter groups.
+        "adamw_matrices": (torch.optim.AdamW, dict(betas=(0.9, 0.98), eps=1e-9, weight_decay=0.1), 2.0),
+        "adam_l2_matrices": (torch.optim.Adam, dict(betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05), 1.5),
+        "adamw_matrices_nodecay": (torch.optim.AdamW, dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.2), 1.0),
+    }
+    policies = {
+        "adamw_matrices": dict(decay_matrices_only=True, no_decay=[]),
+        "adam_l2_matrices": dict(decay_matrices_only=True, no_decay=[]),
+        "adamw_matrices_nodecay": dict(decay_matrices_only=True, no_decay=["c"]),
     }
     for name, (cls, kw, clip) in cases.items():
         params = {k: v.clone().requires_grad_(True) for k, v in init.items()}
-        opt = cls(list(params.values()), lr=1.0, **kw)
+        policy = policies.get(name)
+        if policy is None:
+            opt = cls(list(params.values()), lr=1.0, **kw)
+        else:
+            def decays(k, p):
+                return p.dim() >= 2 and not any(k.endswith(s) for s in policy["no_decay"])
+            wd = kw.pop("weight_decay")
+            groups = [
+                {"params": [p for k, p in params.items() if decays(k, p)], "weight_decay": wd},
+                {"params": [p for k, p in params.items() if not decays(k, p)], "weight_decay": 0.0},
+            ]
+            opt = cls(groups, lr=1.0, **kw)
+            kw = dict(kw, weight_decay=wd, **policy)
         lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: sched(e + 1))
         traj, lrs, norms = [], [], []
         for s in range(steps):
@@ -157,6 +181,18 @@ def cross_entropy_fixture():
     dump("cross_entropy.json", cases)
 
 
+def mse_fixture():
+    torch.manual_seed(5)
+    cases = {}
+    for name, shape, scale in [("matrix", (4, 3), 2.0), ("vector", (7,), 10.0), ("column", (5, 1), 0.5)]:
+        pred = (torch.randn(*shape) * scale).requires_grad_(True)
+        target = torch.randn(*shape) * scale
+        loss = F.mse_loss(pred, target)
+        loss.backward()
+        cases[name] = {"pred": tens(pred), "target": tens(target), "loss": float(loss), "grad": flat(pred.grad)}
+    dump("mse.json", cases)
+
+
 def write_safetensors(path, tensors, metadata):
     codes = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
     header, blobs, off = {}, [], 0
@@ -197,6 +233,7 @@ if __name__ == "__main__":
     optim_fixture()
     schedules_fixture()
     cross_entropy_fixture()
+    mse_fixture()
     safetensors_fixture()
     for f in sorted(os.listdir(OUT)):
         print("%-24s %7d bytes" % (f, os.path.getsize(os.path.join(OUT, f))))
