@@ -232,8 +232,10 @@ func (t *Trainer) run(p *program, b Batch) error {
 // (with wᵢ the batches' weights, so micro-batches weighted by their token
 // counts give the gradient of the mean over all tokens, as one large batch
 // would), clips ∇ to Config.ClipNorm and applies the optimizer with the
-// schedule's rate for this update. A non-finite loss or gradient norm is an
-// error and leaves the parameters unchanged.
+// schedule's rate for this update. A NaN or infinite loss or gradient is an
+// error that names the step and the first parameter affected, in store
+// order (and the first non-finite weight, when that is another), and leaves
+// the parameters unchanged: one bad update would spread NaN to every weight.
 func (t *Trainer) Step(micro ...Batch) (StepResult, error) {
 	if len(micro) == 0 {
 		return StepResult{}, errors.New("train: Step needs at least one batch")
@@ -279,7 +281,8 @@ func (t *Trainer) Step(micro ...Batch) (StepResult, error) {
 	params := t.params()
 	norm := GradNorm(params)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
-		return StepResult{}, errors.Errorf("train: step %d: loss %v, gradient norm %v: not updating", t.step+1, loss, norm)
+		return StepResult{}, errors.Errorf("train: step %d: loss %v, gradient norm %v: not updating; %s",
+			t.step+1, loss, norm, blame(params))
 	}
 	if t.cfg.ClipNorm > 0 {
 		if _, err := ClipGradNorm(params, t.cfg.ClipNorm); err != nil {
@@ -293,6 +296,59 @@ func (t *Trainer) Step(micro ...Batch) (StepResult, error) {
 	t.step++
 	t.stats.Steps++
 	return StepResult{Step: t.step, Loss: loss, LR: lr, GradNorm: norm}, nil
+}
+
+// blame names the first parameter, in store order, whose gradient or value
+// holds a NaN or an infinity, with the element, and also the first whose
+// value does when that is another parameter: a non-finite weight usually
+// makes every gradient non-finite, so the first gradient alone would point
+// at the wrong place.
+func blame(params []Param) string {
+	var first, weight string
+	for _, p := range params {
+		if weight == "" {
+			if i, x, bad := firstNonFinite(p.Value); bad {
+				weight = fmt.Sprintf("%q (value[%d] = %v)", p.Name, i, x)
+				if first == "" {
+					first = weight
+				}
+			}
+		}
+		if first == "" && p.Grad != nil {
+			if i, x, bad := firstNonFinite(p.Grad); bad {
+				first = fmt.Sprintf("%q (gradient[%d] = %v)", p.Name, i, x)
+			}
+		}
+	}
+	switch {
+	case first == "":
+		return "no parameter or gradient is NaN or infinite (look at the inputs)"
+	case weight == "" || weight == first:
+		return "first parameter affected (store order): " + first
+	}
+	return "first parameter affected (store order): " + first + "; first non-finite weight: " + weight
+}
+
+// firstNonFinite finds the first NaN or infinite element of a float tensor.
+func firstNonFinite(t *tensor.Dense) (int, float64, bool) {
+	if t == nil {
+		return 0, 0, false
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		for i, x := range d {
+			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+				return i, f, true
+			}
+		}
+	case []float64:
+		for i, x := range d {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return i, x, true
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // accumulate adds scale·g to the gradient buffer of name, starting it from

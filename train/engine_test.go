@@ -129,9 +129,76 @@ func TestTrainerErrors(t *testing.T) {
 	emb, _ := m.store.Get("wte.weight")
 	embBefore := append([]float32(nil), emb.Data().([]float32)...)
 	_, err = tr.Step(lmBatch(tensor.Float32, 8, 2, 3, 0, nil))
-	assert.ErrorContains(t, err, "not updating")
+	assert.ErrorContains(t, err, "train: step 1: loss NaN, gradient norm NaN: not updating")
+	// Every gradient is NaN, the first in store order the embedding's; the
+	// cause, the first NaN weight, is named too.
+	assert.ErrorContains(t, err, `first parameter affected (store order): "wte.weight" (gradient[0] = NaN); first non-finite weight: "lm_head.bias" (value[0] = NaN)`)
 	assert.Equal(t, embBefore, emb.Data())
 	assert.Zero(t, tr.StepCount())
+}
+
+// sqrtModel's loss Σ a⊙x + Σ √b + Σ √c is finite while √ has an infinite
+// gradient wherever b or c is 0.
+type sqrtModel struct{ store *blocks.Store }
+
+func (m sqrtModel) Store() *blocks.Store { return m.store }
+
+func (m sqrtModel) Build(g *blocks.Graph, k Key) (Built, error) {
+	x, err := g.Input("x", tensor.Shape{2, 2})
+	if err != nil {
+		return Built{}, err
+	}
+	var terms []*G.Node
+	for _, name := range []string{"a", "b", "c"} {
+		p, err := g.Param(name)
+		if err != nil {
+			return Built{}, err
+		}
+		if name == "a" {
+			p = G.Must(G.HadamardProd(p, x))
+		} else {
+			p = G.Must(G.Sqrt(p))
+		}
+		terms = append(terms, G.Must(G.Sum(p)))
+	}
+	loss := G.Must(G.Add(G.Must(G.Add(terms[0], terms[1])), terms[2]))
+	return Built{Loss: loss, Inputs: map[string]*G.Node{"x": x}}, nil
+}
+
+// TestNonFiniteGradientNamesParameter: a finite loss with infinite
+// gradients in "b" and "c" is refused at step 2, naming "b" (the first in
+// store order) and the element, and nothing changes.
+func TestNonFiniteGradientNamesParameter(t *testing.T) {
+	s, err := blocks.NewStore(tensor.Float64, 1)
+	require.NoError(t, err)
+	for _, p := range []struct {
+		name  string
+		shape tensor.Shape
+		vals  []float64
+	}{{"a", tensor.Shape{2, 2}, []float64{1, 2, 3, 4}}, {"b", tensor.Shape{3}, []float64{1, 4, 9}}, {"c", tensor.Shape{2}, []float64{0, 1}}} {
+		_, err := s.Add(p.name, p.shape, blocks.Normal(0, 1))
+		require.NoError(t, err)
+		require.NoError(t, s.Set(p.name, p.vals))
+	}
+	opt, err := NewSGD(SGDConfig{})
+	require.NoError(t, err)
+	tr, err := New(sqrtModel{s}, Config{Optimizer: opt, Schedule: Constant(0)})
+	require.NoError(t, err)
+	defer tr.Close()
+	x := Batch{Key: Key{Batch: 1, Len: 1}, Inputs: map[string]G.Value{
+		"x": tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 1, 1, 1}))}}
+	// c is 0 at element 0 already: its gradient is infinite.
+	_, err = tr.Step(x)
+	assert.ErrorContains(t, err, `train: step 1: loss 17, gradient norm +Inf: not updating; first parameter affected (store order): "c" (gradient[0] = +Inf)`)
+	require.NoError(t, s.Set("c", []float64{1, 1}))
+	_, err = tr.Step(x)
+	require.NoError(t, err, "finite now")
+	require.NoError(t, s.Set("b", []float64{1, 0, 9}))
+	require.NoError(t, s.Set("c", []float64{0, 0}))
+	_, err = tr.Step(x)
+	assert.ErrorContains(t, err, `train: step 2: loss 14, gradient norm +Inf: not updating; first parameter affected (store order): "b" (gradient[1] = +Inf)`)
+	assert.NotContains(t, err.Error(), "non-finite weight", "every weight is finite")
+	assert.Equal(t, 1, tr.StepCount())
 }
 
 // evalOnly builds no loss: Evaluate works, Step refuses.
