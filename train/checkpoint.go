@@ -2,8 +2,10 @@ package train
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pkg/errors"
 	"gorgonia.org/tensor"
@@ -165,37 +167,100 @@ func SaveWeights(path string, s *blocks.Store) error {
 	return WriteSafetensors(path, ts, map[string]string{"format": "pt"})
 }
 
-// LoadWeights sets every tensor of s from a safetensors file, which must hold
-// exactly the store's names with the same shapes (F32 or F64; values are
-// converted to the store's type).
+// LoadOptions relaxes LoadWeightsWith.
+type LoadOptions struct {
+	// Partial loads the tensors the file and the model share and reports
+	// the model's tensors the file lacks (Missing) and the file's the model
+	// lacks (Unexpected) instead of failing: new task heads on a pretrained
+	// body, or a body without the pre-training head. Shape and dtype
+	// mismatches of shared names are still errors.
+	Partial bool
+	// ConvertDtype accepts F32 tensors into a Float64 store and F64 into a
+	// Float32 one (rounding), e.g. torch's float32 weights for a float64
+	// gradient check.
+	ConvertDtype bool
+}
+
+// LoadReport says what LoadWeightsWith did: names in store order (Loaded,
+// Missing) or sorted (Unexpected).
+type LoadReport struct {
+	Loaded, Missing, Unexpected []string
+}
+
+// LoadWeights sets every tensor of s from a safetensors file, which must
+// hold exactly the store's names with the same shapes and element type.
+// Every mismatch is reported in one error, each named, and on error the
+// store is left unchanged.
 func LoadWeights(path string, s *blocks.Store) error {
+	_, err := LoadWeightsWith(path, s, LoadOptions{})
+	return err
+}
+
+// LoadWeightsPartial loads the tensors a file shares with the store (see
+// LoadOptions.Partial) and reports which were loaded, missing and
+// unexpected.
+func LoadWeightsPartial(path string, s *blocks.Store) (LoadReport, error) {
+	return LoadWeightsWith(path, s, LoadOptions{Partial: true})
+}
+
+// LoadWeightsWith loads a safetensors file into s, validating every name,
+// shape and element type first and reporting all mismatches at once (a
+// checkpoint of another configuration usually differs in many tensors, and
+// one error at a time would make fixing it a loop). On error nothing is set.
+// A truncated or corrupt file is an error.
+func LoadWeightsWith(path string, s *blocks.Store, o LoadOptions) (LoadReport, error) {
+	var rep LoadReport
 	ts, _, err := ReadSafetensors(path)
 	if err != nil {
-		return err
+		return rep, err
 	}
+	var problems []string
 	for _, name := range s.Names() {
-		if _, ok := ts[name]; !ok {
-			return errors.Errorf("train: %s lacks parameter %q", path, name)
-		}
-	}
-	for _, name := range sortedKeys(ts) {
-		w, ok := s.Get(name)
+		w, _ := s.Get(name)
+		f, ok := ts[name]
 		if !ok {
-			return errors.Errorf("train: %s has tensor %q, which the model does not", path, name)
+			rep.Missing = append(rep.Missing, name)
+			if !o.Partial {
+				problems = append(problems, fmt.Sprintf("missing %q %v", name, w.Shape()))
+			}
+			continue
 		}
-		if !w.Shape().Eq(ts[name].Shape()) {
-			return errors.Errorf("train: %s: %q has shape %v, the model's is %v", path, name, ts[name].Shape(), w.Shape())
+		ok = true
+		if !w.Shape().Eq(f.Shape()) {
+			problems = append(problems, fmt.Sprintf("%q has shape %v, the model's is %v", name, f.Shape(), w.Shape()))
+			ok = false
 		}
-		if ts[name].Dtype() != tensor.Float32 && ts[name].Dtype() != tensor.Float64 {
-			return errors.Errorf("train: %s: %q is %v, want a float type", path, name, ts[name].Dtype())
+		switch {
+		case f.Dtype() != tensor.Float32 && f.Dtype() != tensor.Float64:
+			problems = append(problems, fmt.Sprintf("%q is %v, want a float type", name, f.Dtype()))
+			ok = false
+		case f.Dtype() != w.Dtype() && !o.ConvertDtype:
+			problems = append(problems, fmt.Sprintf("%q is %v, the model's is %v (LoadOptions.ConvertDtype converts)",
+				name, f.Dtype(), w.Dtype()))
+			ok = false
+		}
+		if ok {
+			rep.Loaded = append(rep.Loaded, name)
 		}
 	}
 	for _, name := range sortedKeys(ts) {
-		if err := s.Set(name, f64sOf(ts[name])); err != nil {
-			return errors.Wrap(err, "train")
+		if _, ok := s.Get(name); !ok {
+			rep.Unexpected = append(rep.Unexpected, name)
+			if !o.Partial {
+				problems = append(problems, fmt.Sprintf("unexpected %q %v", name, ts[name].Shape()))
+			}
 		}
 	}
-	return nil
+	if len(problems) > 0 {
+		return LoadReport{}, errors.Errorf("train: %s does not match the model (%d problems): %s",
+			path, len(problems), strings.Join(problems, "; "))
+	}
+	for _, name := range rep.Loaded {
+		if err := s.Set(name, f64sOf(ts[name])); err != nil {
+			return LoadReport{}, errors.Wrapf(err, "train: %s", path)
+		}
+	}
+	return rep, nil
 }
 
 func f64sOf(t *tensor.Dense) []float64 {

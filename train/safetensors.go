@@ -200,10 +200,13 @@ func DecodeSafetensors(b []byte) (map[string]*tensor.Dense, map[string]string, e
 		default:
 			return nil, nil, errors.Errorf("safetensors: tensor %q has dtype %q (supported: F32, F64, I64)", name, e.Dtype)
 		}
+		// The element count is bounded by the data at every factor, so a
+		// shape like [2⁶², 4] cannot overflow into a small product.
 		count := int64(1)
 		for _, d := range e.Shape {
-			if d < 0 {
-				return nil, nil, errors.Errorf("safetensors: tensor %q has shape %v", name, e.Shape)
+			if d <= 0 || int64(d) > int64(len(data))/size/count {
+				return nil, nil, errors.Errorf("safetensors: tensor %q has shape %v, which is empty or larger than the %d data bytes (empty tensors are not supported)",
+					name, e.Shape, len(data))
 			}
 			count *= int64(d)
 		}
