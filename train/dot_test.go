@@ -1,6 +1,8 @@
 package train
 
 import (
+	"bytes"
+	"image/png"
 	"os/exec"
 	"strings"
 	"testing"
@@ -102,15 +104,44 @@ func TestDotGroupsFollowBlocks(t *testing.T) {
 	assert.Len(t, parseDot(t, full).Nodes.Nodes, len(g.G.AllNodes()))
 }
 
-func TestRender(t *testing.T) {
-	const src = "digraph g { a -> b; }"
-	out, err := Render(src, "svg")
-	if _, lookErr := exec.LookPath("dot"); lookErr != nil {
-		assert.EqualError(t, err, "train: Graphviz's dot is not installed (apt-get install graphviz)")
-		return
+// TestRenderWithoutDot: with no dot on PATH, Render says how to install it.
+func TestRenderWithoutDot(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := Render("digraph g { a -> b; }", "svg")
+	assert.EqualError(t, err, "train: Graphviz's dot is not installed (apt-get install graphviz)")
+}
+
+// TestRenderSVGAndPNG renders a model's picture for real.
+func TestRenderSVGAndPNG(t *testing.T) {
+	if _, err := exec.LookPath("dot"); err != nil {
+		t.Skip("skipped: Graphviz's dot is not on PATH (apt-get install graphviz); TestRenderWithoutDot covers its absence")
 	}
+	m := newTinyLM(t, tensor.Float32, 1, tinyConfig{Vocab: 8, Dim: 4})
+	tr, err := New(m, Config{Optimizer: newAdamW(t), Schedule: Constant(1)})
 	require.NoError(t, err)
-	assert.Contains(t, string(out), "<svg")
+	defer tr.Close()
+	src, err := tr.Dot(Key{Batch: 2, Len: 3})
+	require.NoError(t, err)
+
+	svg, err := Render(src, "svg")
+	require.NoError(t, err)
+	assert.Contains(t, string(svg), "<svg")
+	for _, label := range []string{"mlp.linear1", "lm_head.weight", "wte"} {
+		assert.Contains(t, string(svg), label, "the block boxes and labels are drawn")
+	}
+
+	pic, err := Render(src, "png")
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(pic, []byte("\x89PNG\r\n\x1a\n")), "PNG signature")
+	img, err := png.Decode(bytes.NewReader(pic))
+	require.NoError(t, err)
+	assert.Greater(t, img.Bounds().Dx(), 50)
+	assert.Greater(t, img.Bounds().Dy(), 50)
+
 	_, err = Render(src, "-o/tmp/x")
 	assert.ErrorContains(t, err, "bad output format")
+	_, err = Render("digraph {", "svg")
+	assert.ErrorContains(t, err, "dot -Tsvg")
+	_, err = Render(src, "nosuchformat")
+	assert.ErrorContains(t, err, "dot -Tnosuchformat")
 }
