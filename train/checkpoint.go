@@ -20,13 +20,14 @@ import (
 //	optimizer.safetensors  the optimizer's slot tensors ("exp_avg.<name>", …)
 //	trainer.json           step, optimizer kind and per-parameter counts,
 //	                       dropout seed and call count, the caller's data
-//	                       position
+//	                       position, Run's best-evaluation state
 //
 // Each file is written atomically; trainer.json is written last, so a
 // directory whose trainer.json is present and readable holds a complete
 // checkpoint (a crash mid-save leaves the previous trainer.json, whose step
 // may then disagree with newer weights: save each checkpoint to a new
-// directory to keep the previous one whole).
+// directory to keep the previous one whole, as Run does; see
+// CheckpointPath).
 const (
 	ModelFile     = "model.safetensors"
 	ConfigFile    = "config.json"

@@ -4,8 +4,10 @@
 // decay), global gradient-norm clipping, a Trainer that compiles one Gorgonia
 // program per (mode, batch size, length bucket) and reuses it every step,
 // gradient accumulation over micro-batches, checkpoints in the safetensors
-// format with enough trainer state for a bit-identical resume, and Graphviz
-// pictures of a model's graph with one box per block.
+// format with enough trainer state for a bit-identical resume, losses
+// (MSELoss here; cross-entropy is ops.CrossEntropy), a training loop (Run,
+// Resume) with evaluation, best and last checkpoints, early stopping and
+// hooks, and Graphviz pictures of a model's graph with one box per block.
 //
 // Why the optimizers are our own: Gorgonia's solvers update nodes, not the
 // store's tensors that several graphs share, its AdamW never changes the
