@@ -44,7 +44,7 @@ func TestPretrainBeatsUnigramOnSOTU(t *testing.T) {
 	require.NoError(t, err)
 	lm := LM{m}
 	const steps, batch = 250, 16
-	opt, err := train.NewAdamW(train.AdamConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.01})
+	opt, err := train.NewAdamW(train.AdamConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.01, DecayMatricesOnly: true})
 	require.NoError(t, err)
 	sched, err := train.NewWarmupDecay(2e-3, 2e-4, 20, steps, train.Cosine)
 	require.NoError(t, err)

@@ -68,7 +68,7 @@ HuggingFace openai-gpt directories that "lm generate" reads. Ctrl-C saves
 	fl.IntVar(&f.warmup, "warmup", 0, "linear warm-up steps (default: steps/20)")
 	fl.Float64Var(&f.lr, "lr", 2e-3, "peak learning rate")
 	fl.Float64Var(&f.minLR, "min-lr", -1, "learning rate at the end of the cosine decay (default: lr/10)")
-	fl.Float64Var(&f.weightDecay, "weight-decay", 0.01, "AdamW decoupled weight decay")
+	fl.Float64Var(&f.weightDecay, "weight-decay", 0.01, "AdamW decoupled weight decay, on matrices only (not biases or gains)")
 	fl.Float64Var(&f.clip, "clip", 1, "global gradient-norm clipping (0: off)")
 	fl.Float64Var(&f.dropout, "dropout", -1, "embedding, attention and residual dropout (default: the preset's)")
 	fl.IntVar(&f.evalEvery, "eval-every", 250, "evaluate every N steps")
@@ -233,7 +233,8 @@ func modelAndTokenizer(f *trainFlags, text corpus, last string) (gpt.Config, *da
 }
 
 func newTrainer(lm gpt.LM, f *trainFlags) (*train.Trainer, error) {
-	opt, err := train.NewAdamW(train.AdamConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: f.weightDecay})
+	// GPT-1 decays "all non bias or gain weights": matrices only.
+	opt, err := train.NewAdamW(train.AdamConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: f.weightDecay, DecayMatricesOnly: true})
 	if err != nil {
 		return nil, err
 	}
