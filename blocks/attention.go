@@ -144,7 +144,7 @@ func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out
 			if err != nil {
 				return nil, err
 			}
-			return SplitHeads(y, m.Heads)
+			return ops.SplitHeads(y, 0, 1, m.Heads)
 		}
 		q, err := project(query, 0)
 		if err != nil {
@@ -163,7 +163,7 @@ func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out
 			return err
 		}
 		weights = wts
-		merged, err := MergeHeads(ctx)
+		merged, err := ops.MergeHeads(ctx)
 		if err != nil {
 			return err
 		}
@@ -179,30 +179,6 @@ func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out
 		return err
 	})
 	return out, weights, err
-}
-
-// SplitHeads is [B, T, d_model] → [B, h, T, d_k] with d_k = d_model/h. x
-// must be an op's output (Gorgonia's Reshape overwrites an input node).
-func SplitHeads(x *G.Node, heads int) (*G.Node, error) {
-	B, T, D := x.Shape()[0], x.Shape()[1], x.Shape()[2]
-	if D%heads != 0 {
-		return nil, errors.Errorf("cannot split d_model %d into %d heads", D, heads)
-	}
-	r, err := G.Reshape(x, tensor.Shape{B, T, heads, D / heads})
-	if err != nil {
-		return nil, err
-	}
-	return G.Transpose(r, 0, 2, 1, 3)
-}
-
-// MergeHeads is [B, h, T, d_k] → [B, T, h·d_k], the concatenation of heads.
-func MergeHeads(x *G.Node) (*G.Node, error) {
-	B, H, T, D := x.Shape()[0], x.Shape()[1], x.Shape()[2], x.Shape()[3]
-	t, err := G.Transpose(x, 0, 2, 1, 3)
-	if err != nil {
-		return nil, err
-	}
-	return G.Reshape(t, tensor.Shape{B, T, H * D})
 }
 
 // AdditiveAttention is the attention of Bahdanau, Cho & Bengio (2015):

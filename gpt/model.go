@@ -162,38 +162,27 @@ func (a *Attention) Forward(g *blocks.Graph, x, mask *G.Node, past *KV) (out *G.
 		if err != nil {
 			return err
 		}
-		d := a.D
-		proj := func(i int) (*G.Node, error) {
-			wi, err := G.Slice(w, nil, G.S(i*d, (i+1)*d))
-			if err != nil {
-				return nil, err
-			}
-			bi, err := G.Slice(b, G.S(i*d, (i+1)*d))
-			if err != nil {
-				return nil, err
-			}
-			y, err := ops.Conv1D(x, wi, bi)
-			if err != nil {
-				return nil, err
-			}
-			return blocks.SplitHeads(y, a.Heads)
-		}
-		q, err := proj(0)
+		// One product for W^Q, W^K, W^V side by side, then each read out by head.
+		qkv, err := ops.Conv1D(x, w, b)
 		if err != nil {
 			return err
 		}
-		if kv.K, err = proj(1); err != nil {
+		q, err := ops.SplitHeads(qkv, 0, 3, a.Heads)
+		if err != nil {
 			return err
 		}
-		if kv.V, err = proj(2); err != nil {
+		if kv.K, err = ops.SplitHeads(qkv, 1, 3, a.Heads); err != nil {
+			return err
+		}
+		if kv.V, err = ops.SplitHeads(qkv, 2, 3, a.Heads); err != nil {
 			return err
 		}
 		k, v := kv.K, kv.V
 		if past != nil {
-			if k, err = G.Concat(2, past.K, kv.K); err != nil {
+			if k, err = ops.AppendSteps(past.K, kv.K); err != nil {
 				return err
 			}
-			if v, err = G.Concat(2, past.V, kv.V); err != nil {
+			if v, err = ops.AppendSteps(past.V, kv.V); err != nil {
 				return err
 			}
 		}
@@ -201,7 +190,7 @@ func (a *Attention) Forward(g *blocks.Graph, x, mask *G.Node, past *KV) (out *G.
 		if err != nil {
 			return err
 		}
-		merged, err := blocks.MergeHeads(ctx)
+		merged, err := ops.MergeHeads(ctx)
 		if err != nil {
 			return err
 		}

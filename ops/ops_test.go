@@ -411,3 +411,50 @@ func TestStockInverseSqrtGradientStillWrong(t *testing.T) {
 	}
 	assert.Greater(t, worst, 0.1, "stock InverseSqrt's gradient is now right (off by %g): the workaround may be retired", worst)
 }
+
+func TestSplitMergeHeadsGradientAndComposed(t *testing.T) {
+	// Gradient of every part of a packed [B, T, 3·d] projection, merged back.
+	g := G.NewGraph()
+	x := param(g, "x", gradcheck.Tensor(1, 1, 2, 3, 12))
+	var outs []*G.Node
+	for part := 0; part < 3; part++ {
+		h, err := SplitHeads(x, part, 3, 2)
+		require.NoError(t, err)
+		assert.Equal(t, tensor.Shape{2, 2, 3, 2}, h.Shape())
+		m, err := MergeHeads(h)
+		require.NoError(t, err)
+		outs = append(outs, h, m)
+	}
+	_, err := gradcheck.Check(g, outs, []*G.Node{x}, gradcheck.Config{})
+	require.NoError(t, err)
+
+	// Against slice + reshape + transpose of the stock ops.
+	g2 := G.NewGraph()
+	x2 := param(g2, "x", x.Value().(*tensor.Dense))
+	ours := G.Must(SplitHeads(x2, 1, 3, 2))
+	cols := G.Must(G.Slice(x2, nil, nil, G.S(4, 8)))
+	ref := G.Must(G.Transpose(G.Must(G.Reshape(G.Must(G.Mul(cols, G.NewConstant(1.0, G.WithName("one")))), tensor.Shape{2, 3, 2, 2})), 0, 2, 1, 3))
+	merged := G.Must(MergeHeads(ours))
+	v := run(t, g2, ours, ref, merged, cols)
+	assert.Equal(t, f64s(v[1]), f64s(v[0]))
+	assert.Equal(t, f64s(tensor.Materialize(v[3].(tensor.Tensor))), f64s(v[2]))
+
+	_, err = SplitHeads(x2, 3, 3, 2)
+	assert.Error(t, err)
+	_, err = SplitHeads(x2, 0, 1, 5)
+	assert.ErrorContains(t, err, "(2, 3, 12)")
+}
+
+func TestAppendStepsMatchesConcat(t *testing.T) {
+	g := G.NewGraph()
+	past := param(g, "past", gradcheck.Tensor(1, 1, 2, 3, 4, 5))
+	nw := param(g, "new", gradcheck.Tensor(2, 1, 2, 3, 1, 5))
+	ours, err := AppendSteps(past, nw)
+	require.NoError(t, err)
+	ref := G.Must(G.Concat(2, past, nw))
+	v := run(t, g, ours, ref)
+	assert.Equal(t, tensor.Shape{2, 3, 5, 5}, ours.Shape())
+	assert.Equal(t, f64s(v[1]), f64s(v[0]))
+	_, err = AppendSteps(past, param(g, "bad", gradcheck.Tensor(3, 1, 2, 2, 1, 5)))
+	assert.Error(t, err)
+}
