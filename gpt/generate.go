@@ -63,13 +63,13 @@ type Generation struct {
 // reuse across calls.
 type Generator struct {
 	m      *Model
-	decode map[int]*decodeGraph
+	decode map[[2]int]*decodeGraph // by (batch, capacity)
 	window map[int]*windowGraph
 }
 
 // NewGenerator returns a generator over m's current weights.
 func (m *Model) NewGenerator() *Generator {
-	return &Generator{m: m, decode: map[int]*decodeGraph{}, window: map[int]*windowGraph{}}
+	return &Generator{m: m, decode: map[[2]int]*decodeGraph{}, window: map[int]*windowGraph{}}
 }
 
 // Close releases the compiled graphs.
@@ -181,33 +181,67 @@ func (gen *Generator) Generate(prompts [][]int, cfg GenerateConfig) (*Generation
 }
 
 // kvCache holds every layer's keys and values for the positions seen so
-// far, [B, h, N, d_k] with N = n_positions − 1.
+// far, [B, h, N, d_k], in the smallest capacity N that fits.
 type kvCache struct {
+	gen  *Generator
 	d    *decodeGraph
 	k, v []*tensor.Dense
 }
 
 func (gen *Generator) newCache(batch int) (*kvCache, error) {
-	d, ok := gen.decode[batch]
+	c := &kvCache{gen: gen}
+	return c, c.fit(batch, 0)
+}
+
+// fit makes sure the cache can take position t, moving to the next
+// capacity (and its graph) when it cannot.
+func (c *kvCache) fit(batch, t int) error {
+	want := cacheCapacity(t, c.gen.m.Config.NPositions)
+	if c.d != nil && c.d.capacity >= want {
+		return nil
+	}
+	key := [2]int{batch, want}
+	d, ok := c.gen.decode[key]
 	if !ok {
 		var err error
-		if d, err = gen.m.buildDecode(batch); err != nil {
-			return nil, err
+		if d, err = c.gen.m.buildDecode(batch, want); err != nil {
+			return err
 		}
-		gen.decode[batch] = d
+		c.gen.decode[key] = d
 	}
-	c := &kvCache{d: d}
-	for range d.pastK {
-		shape := []int{batch, d.heads, d.capacity, d.dk}
-		c.k = append(c.k, tensor.New(tensor.Of(gen.m.Store.Dtype()), tensor.WithShape(shape...)))
-		c.v = append(c.v, tensor.New(tensor.Of(gen.m.Store.Dtype()), tensor.WithShape(shape...)))
+	for l := range d.pastK {
+		shape := []int{batch, d.heads, want, d.dk}
+		k := tensor.New(tensor.Of(c.gen.m.Store.Dtype()), tensor.WithShape(shape...))
+		v := tensor.New(tensor.Of(c.gen.m.Store.Dtype()), tensor.WithShape(shape...))
+		if c.d != nil {
+			copySlots(k, c.k[l], t)
+			copySlots(v, c.v[l], t)
+			c.k[l], c.v[l] = k, v
+		} else {
+			c.k, c.v = append(c.k, k), append(c.v, v)
+		}
 	}
-	return c, nil
+	c.d = d
+	return nil
+}
+
+// copySlots copies the first n slots of src [B, h, N₁, d_k] into dst
+// [B, h, N₂, d_k].
+func copySlots(dst, src *tensor.Dense, n int) {
+	ds, ss := dst.Shape(), src.Shape()
+	dk := ds[3]
+	dd, sd := dst.Data().([]float32), src.Data().([]float32)
+	for bh := 0; bh < ds[0]*ds[1]; bh++ {
+		copy(dd[bh*ds[2]*dk:bh*ds[2]*dk+n*dk], sd[bh*ss[2]*dk:bh*ss[2]*dk+n*dk])
+	}
 }
 
 // step runs token ids[b] at position t of every row and stores its keys
 // and values in cache slot t.
 func (c *kvCache) step(ids []int, t int) ([][]float32, error) {
+	if err := c.fit(len(ids), t); err != nil {
+		return nil, err
+	}
 	d := c.d
 	idt := tensor.New(tensor.WithShape(len(ids)), tensor.WithBacking(append([]int(nil), ids...))) // range checked by Generate
 	pos := make([]int, len(ids))

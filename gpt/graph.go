@@ -138,9 +138,10 @@ func (lg *LMGraph) Feed(ids, targets []int) error {
 }
 
 // decodeGraph runs one new token per row against a key/value cache of
-// capacity N = n_positions − 1 earlier positions: each token attends to the
-// cached keys and values instead of recomputing the prefix, so a token costs
-// O(N) rather than the O(t²) of recomputing a t-token window.
+// capacity N earlier positions: each token attends to the cached keys and
+// values instead of recomputing the prefix. Caches come in capacities that
+// double (16, 32, …, n_positions − 1), each with its own compiled graph, so
+// token t costs O(t) rather than the O(t²) of recomputing a t-token window.
 type decodeGraph struct {
 	*blocks.Graph
 	batch, capacity, heads, dk int
@@ -151,11 +152,10 @@ type decodeGraph struct {
 	vm                         G.VM
 }
 
-func (m *Model) buildDecode(batch int) (*decodeGraph, error) {
+func (m *Model) buildDecode(batch, n int) (*decodeGraph, error) {
 	cfg := m.Config
-	n := cfg.NPositions - 1
-	if n < 1 {
-		return nil, errors.Errorf("gpt: n_positions %d leaves no room for a cache", cfg.NPositions)
+	if n < 1 || n >= cfg.NPositions {
+		return nil, errors.Errorf("gpt: cache capacity %d is not in [1, n_positions %d)", n, cfg.NPositions)
 	}
 	g := blocks.NewGraph(m.Store, blocks.Eval, 0)
 	d := &decodeGraph{Graph: g, batch: batch, capacity: n, heads: cfg.NHead, dk: cfg.NEmbd / cfg.NHead}
@@ -199,6 +199,16 @@ func (m *Model) buildDecode(batch int) (*decodeGraph, error) {
 	}
 	d.vm = G.NewTapeMachine(g.G)
 	return d, nil
+}
+
+// cacheCapacity is the smallest capacity of the doubling series that holds
+// t cached positions and the new one, capped at n_positions − 1.
+func cacheCapacity(t, nPositions int) int {
+	c := 16
+	for c < t+1 {
+		c *= 2
+	}
+	return min(c, nPositions-1)
 }
 
 // decodeMask is [B, 1, N+1]: cache slots j < t are visible, slots t…N−1
