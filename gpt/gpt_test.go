@@ -59,6 +59,7 @@ func TestParityWithTorchHFLayout(t *testing.T) {
 			for i, w := range ref.Logits {
 				worst = math.Max(worst, math.Abs(float64(logits[i])-w)/math.Max(1, math.Abs(w)))
 			}
+			t.Logf("max logit difference from torch: %.2g", worst)
 			assert.Less(t, worst, 1e-4, "max logit difference")
 
 			gen := m.NewGenerator()
