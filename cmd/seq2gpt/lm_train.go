@@ -166,10 +166,14 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err := lossCurve(curve, losses, done, evals); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "stopped (%s) at step %d: %d tokens in %s (%.0f tokens/s); best validation loss %.4f (ppl %.2f) at step %d\n",
-		sum.Stopped, done+sum.Steps, sum.Tokens, sum.Elapsed.Round(1e9), sum.TokensPerSec, sum.BestMetric, expSafe(sum.BestMetric), sum.BestStep)
-	fmt.Fprintf(out, "checkpoints: %s (best), %s (last); loss curve: %s\n", filepath.Join(f.out, "best"), last, curve)
-	if sum.Stopped == "cancelled" || f.samples <= 0 {
+	fmt.Fprintf(out, "stopped (%s) at step %d: %d tokens in %s (%.0f tokens/s)\n",
+		sum.Stopped, sum.Step, sum.Tokens, sum.Elapsed.Round(1e9), sum.TokensPerSec)
+	if sum.Evals > 0 {
+		fmt.Fprintf(out, "best validation loss %.4f (ppl %.2f) at step %d: %s\n",
+			sum.BestMetric, expSafe(sum.BestMetric), sum.BestStep, filepath.Join(f.out, "best"))
+	}
+	fmt.Fprintf(out, "last checkpoint: %s (continue with --resume); loss curve: %s\n", last, curve)
+	if sum.Stopped == "cancelled" || sum.Evals == 0 || f.samples <= 0 {
 		return nil
 	}
 	best, err := gpt.Load(filepath.Join(f.out, "best"))

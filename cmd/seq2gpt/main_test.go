@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -118,4 +122,65 @@ func TestGraphDot(t *testing.T) {
 	for _, block := range []string{"h.0.attn", "h.1.mlp", "h.0.ln_1", "lm_head", "loss"} {
 		assert.Contains(t, stdout, block)
 	}
+}
+
+const childArgsEnv = "SEQ2GPT_TEST_CHILD_ARGS"
+
+// TestChildProcess runs the command line given in its environment; it is
+// the child of TestInterruptSavesCheckpoint (the os/exec helper-process
+// idiom) and returns at once in a normal run.
+func TestChildProcess(t *testing.T) {
+	args := os.Getenv(childArgsEnv)
+	if args == "" {
+		return
+	}
+	root := newRoot()
+	root.SetArgs(strings.Split(args, "\x1f"))
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestInterruptSavesCheckpoint: Ctrl-C (SIGINT) during lm train saves the
+// last checkpoint, exits cleanly, and --resume continues from it.
+func TestInterruptSavesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir)
+	out := filepath.Join(dir, "run")
+	args := []string{"lm", "train", "--data", data, "--preset", "tiny", "--steps", "100000", "--batch", "2",
+		"--eval-every", "100000", "--checkpoint-every", "100000", "--out", out}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, "\x1f"))
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(stdout)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if strings.HasPrefix(sc.Text(), "model:") {
+			break
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // let a few steps run
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	require.NoError(t, cmd.Wait(), strings.Join(lines, "\n"))
+	all := strings.Join(lines, "\n")
+	require.Contains(t, all, "stopped (cancelled) at step ")
+	assert.FileExists(t, filepath.Join(out, "last", "trainer.json"))
+	assert.FileExists(t, filepath.Join(out, "last", "vocab.json"))
+
+	var saved int
+	_, err = fmt.Sscanf(all[strings.Index(all, "stopped (cancelled) at step "):], "stopped (cancelled) at step %d", &saved)
+	require.NoError(t, err)
+	require.Greater(t, saved, 0)
+	resumed, err := run(t, append(args[:len(args)-4:len(args)-4], "--out", out, "--resume", "--steps", fmt.Sprint(saved+3), "--samples", "0")...)
+	require.NoError(t, err, resumed)
+	assert.Contains(t, resumed, fmt.Sprintf("resumed at step %d", saved))
+	assert.Contains(t, resumed, fmt.Sprintf("stopped (steps) at step %d", saved+3))
 }
