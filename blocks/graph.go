@@ -12,6 +12,7 @@ package blocks
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pkg/errors"
 	G "gorgonia.org/gorgonia"
@@ -46,6 +47,7 @@ type Graph struct {
 	Dropout *ops.DropoutRNG
 
 	params map[string]*G.Node
+	scope  []string // names of the blocks being built, outermost first
 	order  []string
 	inputs map[string]*G.Node
 }
@@ -118,8 +120,18 @@ func (g *Graph) InputNode(name string) (*G.Node, bool) {
 
 // Block runs build and puts every node it added into the group name, so
 // that a picture of the graph shows one box per block. Nested blocks keep
-// the innermost name (Gorgonia sets a node's group once).
+// the innermost name (Gorgonia sets a node's group once). A name that is
+// not already under the enclosing block's is put under it, so the
+// attention inside "h.0.attn" is "h.0.attn.sdpa" rather than a box shared
+// by every layer.
 func (g *Graph) Block(name string, build func() error) error {
+	if n := len(g.scope); n > 0 {
+		if parent := g.scope[n-1]; name != parent && !strings.HasPrefix(name, parent+".") {
+			name = parent + "." + name
+		}
+	}
+	g.scope = append(g.scope, name)
+	defer func() { g.scope = g.scope[:len(g.scope)-1] }()
 	start := len(g.G.AllNodes())
 	err := build()
 	for _, n := range g.G.AllNodes()[start:] {

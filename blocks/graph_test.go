@@ -308,4 +308,5 @@ func TestBlocksGroupTheirNodes(t *testing.T) {
 	assert.Contains(t, dot, "h.0.attn")
 	assert.Contains(t, dot, "h.0.ln_1")
 	assert.True(t, strings.Count(dot, "h.0.attn") >= 5)
+	assert.Contains(t, dot, "h.0.attn.sdpa", "attention inside a block is grouped under it")
 }

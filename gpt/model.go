@@ -94,31 +94,35 @@ func newBlock(s *blocks.Store, prefix string, cfg Config, act blocks.Activation,
 // Forward applies the block to x [B, T, d]. past, when not nil, holds the
 // cached keys and values of earlier positions (see Attention.Forward).
 func (b *Block) Forward(g *blocks.Graph, x, mask *G.Node, past *KV) (h *G.Node, kv KV, err error) {
-	a, kv, err := b.Attn.Forward(g, x, mask, past)
-	if err != nil {
-		return nil, kv, err
-	}
-	if a, err = g.ApplyDropout(a, b.resid); err != nil {
-		return nil, kv, err
-	}
-	n, err := G.Add(x, a)
-	if err != nil {
-		return nil, kv, err
-	}
-	if n, err = b.LN1.Forward(g, n); err != nil {
-		return nil, kv, err
-	}
-	m, err := b.MLP.Forward(g, n)
-	if err != nil {
-		return nil, kv, err
-	}
-	if m, err = g.ApplyDropout(m, b.resid); err != nil {
-		return nil, kv, err
-	}
-	if h, err = G.Add(n, m); err != nil {
-		return nil, kv, err
-	}
-	h, err = b.LN2.Forward(g, h)
+	err = g.Block(b.Prefix, func() error {
+		a, akv, err := b.Attn.Forward(g, x, mask, past)
+		if err != nil {
+			return err
+		}
+		kv = akv
+		if a, err = g.ApplyDropout(a, b.resid); err != nil {
+			return err
+		}
+		n, err := G.Add(x, a)
+		if err != nil {
+			return err
+		}
+		if n, err = b.LN1.Forward(g, n); err != nil {
+			return err
+		}
+		m, err := b.MLP.Forward(g, n)
+		if err != nil {
+			return err
+		}
+		if m, err = g.ApplyDropout(m, b.resid); err != nil {
+			return err
+		}
+		if h, err = G.Add(n, m); err != nil {
+			return err
+		}
+		h, err = b.LN2.Forward(g, h)
+		return err
+	})
 	return h, kv, err
 }
 

@@ -119,7 +119,7 @@ func TestGraphDot(t *testing.T) {
 	stdout, err := run(t, "graph", "--preset", "tiny", "--steps", "4")
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(stdout, "digraph"), stdout[:min(40, len(stdout))])
-	for _, block := range []string{"h.0.attn", "h.1.mlp", "h.0.ln_1", "lm_head", "loss"} {
+	for _, block := range []string{"h.0.attn", "h.0.attn.sdpa", "h.1.attn.sdpa", "h.1.mlp", "h.0.ln_1", "lm_head", "loss"} {
 		assert.Contains(t, stdout, block)
 	}
 }
