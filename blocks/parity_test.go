@@ -70,15 +70,15 @@ func (f *fixture) ints(t *testing.T, key string) []int {
 	return out
 }
 
-// newParityStore returns a float32 store and, after build has added the
-// block, copies every fixture parameter into it, checking that the block's
-// parameters and PyTorch's state dict have the same names and shapes.
-func loadParams(t *testing.T, f *fixture, s *Store, rename func(string) string) {
+// loadParams copies every fixture parameter into s, after the block has
+// added its own, checking that the block's parameters and PyTorch's state
+// dict have the same names and shapes.
+func loadParams(t *testing.T, f *fixture, s *Store) {
 	t.Helper()
 	var want []string
 	for k := range f.Tensors {
 		if strings.HasPrefix(k, "param:") {
-			want = append(want, rename(strings.TrimPrefix(k, "param:")))
+			want = append(want, strings.TrimPrefix(k, "param:"))
 		}
 	}
 	sort.Strings(want)
@@ -87,14 +87,12 @@ func loadParams(t *testing.T, f *fixture, s *Store, rename func(string) string) 
 		if !strings.HasPrefix(k, "param:") {
 			continue
 		}
-		name := rename(strings.TrimPrefix(k, "param:"))
+		name := strings.TrimPrefix(k, "param:")
 		p, _ := s.Get(name)
 		require.Equal(t, tensor.Shape(v.Shape), p.Shape(), "shape of %s", name)
 		require.NoError(t, s.Set(name, v.Data))
 	}
 }
-
-func identity(s string) string { return s }
 
 // parity runs the graph once with L = Σ (output ⊙ upstream) over the outputs
 // that have an upstream in the fixture, and compares every output with
@@ -105,11 +103,10 @@ type parity struct {
 	g       *Graph
 	outputs map[string]*G.Node
 	inputs  map[string]*G.Node
-	rename  func(string) string
 }
 
 func newParity(t *testing.T, f *fixture, g *Graph) *parity {
-	return &parity{t: t, f: f, g: g, outputs: map[string]*G.Node{}, inputs: map[string]*G.Node{}, rename: identity}
+	return &parity{t: t, f: f, g: g, outputs: map[string]*G.Node{}, inputs: map[string]*G.Node{}}
 }
 
 // input adds a float input node holding the fixture's input:<key>.
@@ -220,7 +217,7 @@ func TestParityLinear(t *testing.T) {
 	s := newTestStore(t)
 	l, err := NewLinear(s, "", LinearConfig{In: 5, Out: 4})
 	require.NoError(t, err)
-	loadParams(t, f, s, identity)
+	loadParams(t, f, s)
 	g := NewGraph(s, Eval, 0)
 	p := newParity(t, f, g)
 	y, err := l.Forward(g, p.input("x"))
@@ -234,7 +231,7 @@ func TestParityEmbedding(t *testing.T) {
 	s := newTestStore(t)
 	e, err := NewEmbedding(s, "", 10, 6, nil)
 	require.NoError(t, err)
-	loadParams(t, f, s, identity)
+	loadParams(t, f, s)
 	g := NewGraph(s, Eval, 0)
 	p := newParity(t, f, g)
 	ids, err := IDs(f.ints(t, "input:ids"), 10)
@@ -250,7 +247,7 @@ func TestParityLSTMCell(t *testing.T) {
 	s := newTestStore(t)
 	c, err := NewLSTMCell(s, "", 5, 7)
 	require.NoError(t, err)
-	loadParams(t, f, s, identity)
+	loadParams(t, f, s)
 	g := NewGraph(s, Eval, 0)
 	p := newParity(t, f, g)
 	h, cc, err := c.Forward(g, p.input("x"), p.input("h0"), p.input("c0"))
@@ -266,7 +263,7 @@ func TestParityLSTM(t *testing.T) {
 			s := newTestStore(t)
 			l, err := NewLSTM(s, "", 5, 6, layers)
 			require.NoError(t, err)
-			loadParams(t, f, s, identity)
+			loadParams(t, f, s)
 			g := NewGraph(s, Eval, 0)
 			p := newParity(t, f, g)
 			keep, err := StepMask(tensor.Float32, f.ints(t, "input:lengths"), 5, 6)
@@ -298,7 +295,7 @@ func TestParityMultiHeadAttention(t *testing.T) {
 			s := newTestStore(t)
 			m, err := NewMultiHeadAttention(s, "", MultiHeadConfig{DModel: 8, Heads: 2})
 			require.NoError(t, err)
-			loadParams(t, f, s, identity)
+			loadParams(t, f, s)
 			g := NewGraph(s, Eval, 0)
 			p := newParity(t, f, g)
 			var q, mem *G.Node
@@ -342,7 +339,7 @@ func TestParityAdditiveAttention(t *testing.T) {
 	s := newTestStore(t)
 	a, err := NewAdditiveAttention(s, "", 6, 7, 8)
 	require.NoError(t, err)
-	loadParams(t, f, s, identity)
+	loadParams(t, f, s)
 	g := NewGraph(s, Eval, 0)
 	p := newParity(t, f, g)
 	keys, err := a.Precompute(g, p.input("h"))
@@ -360,7 +357,7 @@ func TestParityLayerNorm(t *testing.T) {
 	s := newTestStore(t)
 	l, err := NewLayerNorm(s, "", 6, 0)
 	require.NoError(t, err)
-	loadParams(t, f, s, identity)
+	loadParams(t, f, s)
 	g := NewGraph(s, Eval, 0)
 	p := newParity(t, f, g)
 	y, err := l.Forward(g, p.input("x"))
@@ -376,7 +373,7 @@ func TestParityFeedForward(t *testing.T) {
 			s := newTestStore(t)
 			ffn, err := NewFeedForward(s, "", FeedForwardConfig{DModel: 6, DFF: 16, Activation: act, Names: [2]string{"0", "2"}})
 			require.NoError(t, err)
-			loadParams(t, f, s, identity)
+			loadParams(t, f, s)
 			g := NewGraph(s, Eval, 0)
 			p := newParity(t, f, g)
 			y, err := ffn.Forward(g, p.input("x"))

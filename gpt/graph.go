@@ -118,21 +118,17 @@ func (lg *LMGraph) Feed(ids, targets []int) error {
 	if len(targets) != len(ids) {
 		return errors.Errorf("gpt: %d targets for %d ids", len(targets), len(ids))
 	}
-	tv := make([]float64, len(targets))
+	tt := tensor.New(tensor.Of(lg.Store.Dtype()), tensor.WithShape(len(targets)))
 	for i, id := range targets {
 		if id != IgnoreIndex && (id < 0 || id >= v) {
 			return errors.Errorf("gpt: target %d at position %d is outside the vocabulary [0, %d)", id, i, v)
 		}
-		tv[i] = float64(id)
-	}
-	tt := tensor.New(tensor.Of(lg.Store.Dtype()), tensor.WithShape(len(tv)))
-	switch d := tt.Data().(type) {
-	case []float32:
-		for i, x := range tv {
-			d[i] = float32(x)
+		switch d := tt.Data().(type) {
+		case []float32:
+			d[i] = float32(id)
+		case []float64:
+			d[i] = float64(id)
 		}
-	case []float64:
-		copy(d, tv)
 	}
 	return G.Let(lg.Targets, tt)
 }

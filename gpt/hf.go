@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -125,7 +126,7 @@ func Load(dir string) (*Model, error) {
 	}
 	if lmHead != nil && len(problems) == 0 {
 		we, _ := m.Store.Get("tokens_embed.weight")
-		if !lmHead.Shape().Eq(we.Shape()) || !equalValues(asFloat64s(lmHead), asFloat64s(we)) {
+		if !lmHead.Shape().Eq(we.Shape()) || !slices.Equal(asFloat64s(lmHead), asFloat64s(we)) {
 			problems = append(problems, "lm_head.weight differs from tokens_embed.weight: GPT ties them")
 		}
 	}
@@ -162,16 +163,4 @@ func asFloat64s(t *tensor.Dense) []float64 {
 		return out
 	}
 	return nil
-}
-
-func equalValues(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -58,7 +58,7 @@ func CrossEntropy(logits, targets *G.Node, ignoreIndex int, smoothing float64) (
 			dx, err := apply(kernel{
 				name: "CrossEntropyGrad", params: params,
 				inRanks: []int{2, 1, 0}, outRank: 2,
-				shape: sameShape("CrossEntropyGrad"),
+				shape: sameShape,
 				do: func(t []tensor.Tensor) (G.Value, error) {
 					g, err := scalarValue(t[2])
 					if err != nil {

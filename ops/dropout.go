@@ -40,7 +40,7 @@ func Dropout(x *G.Node, p float64, rng *DropoutRNG) (*G.Node, error) {
 	return apply(kernel{
 		name: "Dropout", params: fmt.Sprintf("p=%v,id=%d,rng=%p", p, id, rng),
 		inRanks: []int{x.Dims()}, outRank: x.Dims(),
-		shape: sameShape("Dropout"),
+		shape: sameShape,
 		do: func(t []tensor.Tensor) (G.Value, error) {
 			if err := checkDtypes("Dropout", t); err != nil {
 				return nil, err
@@ -64,7 +64,7 @@ func Dropout(x *G.Node, p float64, rng *DropoutRNG) (*G.Node, error) {
 			dx, err := apply(kernel{
 				name: "DropoutGrad", params: fmt.Sprintf("p=%v,id=%d,rng=%p", p, id, rng),
 				inRanks: []int{dy.Dims()}, outRank: dy.Dims(),
-				shape: sameShape("DropoutGrad"),
+				shape: sameShape,
 				do: func(t []tensor.Tensor) (G.Value, error) {
 					if len(mask) != t[0].Shape().TotalSize() {
 						return nil, errors.New("DropoutGrad: run before its forward op")

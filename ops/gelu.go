@@ -32,7 +32,7 @@ func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 	return apply(kernel{
 		name: "GELU", params: form.String(),
 		inRanks: []int{x.Dims()}, outRank: x.Dims(),
-		shape: sameShape("GELU"),
+		shape: sameShape,
 		do: func(t []tensor.Tensor) (G.Value, error) {
 			if err := checkDtypes("GELU", t); err != nil {
 				return nil, err
@@ -51,7 +51,7 @@ func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 			dx, err := apply(kernel{
 				name: "GELUGrad", params: form.String(),
 				inRanks: []int{in[0].Dims(), dy.Dims()}, outRank: in[0].Dims(),
-				shape: sameShape("GELUGrad"),
+				shape: sameShape,
 				do: func(t []tensor.Tensor) (G.Value, error) {
 					dx := newLike(t[0], t[0].Shape())
 					switch d := t[0].Data().(type) {

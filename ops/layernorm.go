@@ -28,7 +28,7 @@ func LayerNorm(x, gamma, beta *G.Node, eps float64) (*G.Node, error) {
 	return apply(kernel{
 		name: "LayerNorm", params: fmt.Sprintf("eps=%v", eps),
 		inRanks: []int{x.Dims(), 1, 1}, outRank: x.Dims(),
-		shape: sameShape("LayerNorm"),
+		shape: sameShape,
 		do: func(t []tensor.Tensor) (G.Value, error) {
 			if err := checkDtypes("LayerNorm", t); err != nil {
 				return nil, err
@@ -90,7 +90,7 @@ func layerNormGradX(x, gamma, dy *G.Node, eps float64) (*G.Node, error) {
 	return apply(kernel{
 		name: "LayerNormGradX", params: fmt.Sprintf("eps=%v", eps),
 		inRanks: []int{x.Dims(), 1, dy.Dims()}, outRank: x.Dims(),
-		shape: sameShape("LayerNormGradX"),
+		shape: sameShape,
 		do: func(t []tensor.Tensor) (G.Value, error) {
 			dx := newLike(t[0], t[0].Shape())
 			d := t[1].Shape().TotalSize()

@@ -203,9 +203,8 @@ func scalarValue(t tensor.Tensor) (float64, error) {
 	return 0, errors.Errorf("want a scalar, got shape %v", t.Shape())
 }
 
-func sameShape(name string) func([]tensor.Shape) (tensor.Shape, error) {
-	return func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil }
-}
+// sameShape is the shape rule of ops whose output has their first input's shape.
+func sameShape(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil }
 
 func checkDtypes(name string, in []tensor.Tensor) error {
 	dt := in[0].Dtype()

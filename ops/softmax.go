@@ -148,7 +148,7 @@ func softmaxGrad(y, dy *G.Node, scale float64) (*G.Node, error) {
 	return apply(kernel{
 		name: "SoftMaxGrad", params: fmt.Sprintf("scale=%v", scale),
 		inRanks: []int{y.Dims(), dy.Dims()}, outRank: y.Dims(),
-		shape: sameShape("SoftMaxGrad"),
+		shape: sameShape,
 		do: func(t []tensor.Tensor) (G.Value, error) {
 			ys := t[0].Shape()
 			n := ys[len(ys)-1]
@@ -183,7 +183,7 @@ func softmaxBack[T floats](y, dy, dx []T, n int, scale T) {
 func LogSoftMax(x *G.Node) (*G.Node, error) {
 	return apply(kernel{
 		name: "LogSoftMax", inRanks: []int{x.Dims()}, outRank: x.Dims(),
-		shape: sameShape("LogSoftMax"),
+		shape: sameShape,
 		do: func(t []tensor.Tensor) (G.Value, error) {
 			if err := checkDtypes("LogSoftMax", t); err != nil {
 				return nil, err
@@ -202,7 +202,7 @@ func LogSoftMax(x *G.Node) (*G.Node, error) {
 		grad: func(_ G.Nodes, y, dy *G.Node) (G.Nodes, error) {
 			dx, err := apply(kernel{
 				name: "LogSoftMaxGrad", inRanks: []int{y.Dims(), dy.Dims()}, outRank: y.Dims(),
-				shape: sameShape("LogSoftMaxGrad"),
+				shape: sameShape,
 				do: func(t []tensor.Tensor) (G.Value, error) {
 					ys := t[0].Shape()
 					dx := newLike(t[0], ys)
