@@ -113,22 +113,11 @@ func BeamSearch(m Model, inputs [][]int, cfg BeamConfig) ([][]Hypothesis, error)
 	if cfg.Penalty < Fairseq || cfg.Penalty > NoPenalty || math.IsNaN(cfg.LenPenalty) || math.IsInf(cfg.LenPenalty, 0) {
 		return nil, errors.Errorf("decode: invalid length penalty %d with α %v", cfg.Penalty, cfg.LenPenalty)
 	}
-	maxLen, err := cfg.maxLens(inputs)
-	if err != nil {
-		return nil, err
-	}
-	st, logits, err := m.Start(inputs)
+	st, logits, maxLen, vocab, err := cfg.start(m, inputs)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	vocab, err := checkRows(logits, len(inputs), 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.checkEOS(vocab); err != nil {
-		return nil, err
-	}
 	K := cfg.Beam
 	sents := make([]*sentence, len(inputs))
 	for i := range sents {

@@ -92,6 +92,28 @@ func (l Limits) maxLens(inputs [][]int) ([]int, error) {
 	return out, nil
 }
 
+// start checks the limits and starts the model on inputs: the state, the
+// first logits, each row's maximum length and the vocabulary size.
+func (l Limits) start(m Model, inputs [][]int) (State, [][]float32, []int, int, error) {
+	maxLen, err := l.maxLens(inputs)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	st, logits, err := m.Start(inputs)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	vocab, err := checkRows(logits, len(inputs), 0)
+	if err == nil {
+		err = l.checkEOS(vocab)
+	}
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, 0, err
+	}
+	return st, logits, maxLen, vocab, nil
+}
+
 // isEOS says whether tok ends a row.
 func (l Limits) isEOS(tok int) bool {
 	for _, e := range l.EOS {

@@ -82,22 +82,11 @@ func Generate(m Model, inputs [][]int, cfg GenerateConfig) (*Result, error) {
 	if err := cfg.Sampling.validate(); err != nil {
 		return nil, err
 	}
-	maxLen, err := cfg.maxLens(inputs)
-	if err != nil {
-		return nil, err
-	}
-	st, logits, err := m.Start(inputs)
+	st, logits, maxLen, vocab, err := cfg.start(m, inputs)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	vocab, err := checkRows(logits, len(inputs), 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.checkEOS(vocab); err != nil {
-		return nil, err
-	}
 	rng := newRNG(cfg.Seed)
 	n := len(inputs)
 	out := &Result{Tokens: make([][]int, n)}
