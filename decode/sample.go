@@ -103,8 +103,7 @@ func Generate(m Model, inputs [][]int, cfg GenerateConfig) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		next := alive[:0:0]
-		var keep, tokens []int
+		var next, keep, tokens []int
 		for r, i := range alive {
 			l := logits[r]
 			if step < cfg.MinLen && len(cfg.EOS) > 0 {

@@ -47,6 +47,8 @@ type DecoderConfig struct {
 //	dec, _ := m.NewDecoder(gpt.DecoderConfig{})
 //	defer dec.Close()
 //	out, _ := decode.Generate(dec, prompts, decode.GenerateConfig{Limits: decode.Limits{MaxLen: 50}})
+//
+// A Decoder and its states are not safe for concurrent use.
 type Decoder struct {
 	m        *Model
 	cfg      DecoderConfig

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
 	"github.com/seq2gpt/seq2gpt/decode"
@@ -341,4 +342,27 @@ func logSoftmax(l []float32) []float64 {
 		out[i] = float64(x) - m - math.Log(s)
 	}
 	return out
+}
+
+// TestDecoderFloat64: a float64 model decodes through the same programs;
+// the cache gives the window's logits.
+func TestDecoderFloat64(t *testing.T) {
+	cfg := Tiny()
+	cfg.VocabSize, cfg.NPositions, cfg.NLayer = 30, 20, 2
+	s, err := blocks.NewStore(tensor.Float64, 2)
+	require.NoError(t, err)
+	m, err := newModel(cfg, s)
+	require.NoError(t, err)
+	gc := decode.GenerateConfig{Limits: decode.Limits{MaxLen: 25}, KeepLogits: true}
+	prompts := [][]int{{3, 1, 4, 1, 5}, {9, 2}}
+	cached, err := decode.Generate(newDecoder(t, m, DecoderConfig{}), prompts, gc)
+	require.NoError(t, err)
+	full, err := decode.Generate(newDecoder(t, m, DecoderConfig{NoCache: true}), prompts, gc)
+	require.NoError(t, err)
+	assert.Equal(t, full.Tokens, cached.Tokens)
+	for b := range prompts {
+		for s := range full.Logits[b] {
+			assert.InDeltaSlice(t, full.Logits[b][s], cached.Logits[b][s], 1e-6, "row %d step %d", b, s)
+		}
+	}
 }

@@ -126,7 +126,7 @@ func (t *Trainer) run(p *Program, b Batch) error {
 				p.key, name, p.Inputs())
 		}
 	}
-	for _, name := range p.Inputs() {
+	for _, name := range p.order {
 		v, ok := b.Inputs[name]
 		if !ok {
 			return errors.Errorf("train: %v: batch lacks input %q", p.key, name)

@@ -102,6 +102,7 @@ type Program struct {
 	graph   *blocks.Graph
 	forward int // number of nodes Model.Build added
 	inputs  map[string]*G.Node
+	order   []string        // input names, sorted
 	set     map[string]bool // inputs given a value since compiling
 	outputs map[string]*G.Value
 	loss    *G.Value
@@ -134,6 +135,7 @@ func Compile(m Model, key Key, dropoutSeed uint64) (*Program, error) {
 		}
 		p.inputs[name] = n
 	}
+	p.order = sortedKeys(p.inputs)
 	if built.Loss != nil {
 		if !built.Loss.IsScalar() {
 			return nil, errors.Errorf("train: %v: loss has shape %v, want a scalar", key, built.Loss.Shape())
@@ -180,7 +182,7 @@ func (p *Program) Key() Key { return p.key }
 func (p *Program) Graph() *blocks.Graph { return p.graph }
 
 // Inputs are the names of the per-run inputs, sorted.
-func (p *Program) Inputs() []string { return sortedKeys(p.inputs) }
+func (p *Program) Inputs() []string { return append([]string(nil), p.order...) }
 
 // Outputs are the names of the outputs, sorted.
 func (p *Program) Outputs() []string { return sortedKeys(p.outputs) }
@@ -212,7 +214,7 @@ func (p *Program) Run() error {
 	if p.vm == nil {
 		return errors.Errorf("train: %v: the program is closed", p.key)
 	}
-	for _, name := range p.Inputs() {
+	for _, name := range p.order {
 		if !p.set[name] {
 			return errors.Errorf("train: %v: input %q was never set", p.key, name)
 		}
