@@ -21,7 +21,7 @@ median over rounds of ~round-s seconds:
                                  torch.optim.AdamW(lr 1e-4, wd 0.01)
   <size>_forward_tok_s           eval mode, no_grad, logits of the same batch
   <size>_generate_tok_s          greedy, batch 1, hand-written KV cache, 1-token prompt,
-                                 n_positions-1 new tokens (as gpt.Generator)
+                                 n_positions-1 new tokens (as gpt.Decoder)
   <size>_generate_nocache_tok_s  the same without a cache (whole prefix every token)
   <size>_build_ms                n/a: eager PyTorch has no graph to build or compile
 

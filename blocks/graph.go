@@ -112,6 +112,26 @@ func (g *Graph) Input(name string, shape tensor.Shape, dt ...tensor.Dtype) (*G.N
 	return n, nil
 }
 
+// Fixed adds an input node whose value is set once, here, at build time:
+// a value that depends only on the graph's shape (a causal mask, position
+// ids) and so is the same on every run. It is not a per-run input (Let it
+// never changes it again), and unlike a Gorgonia constant it is not merged
+// with another of equal name or printout (GORGONIA-NOTES). Reshape it only
+// through an op output: Reshape of an input overwrites it in place.
+func (g *Graph) Fixed(name string, v tensor.Tensor) (*G.Node, error) {
+	if v == nil {
+		return nil, errors.Errorf("blocks: fixed value %q is nil", name)
+	}
+	n, err := g.Input(name, v.Shape(), v.Dtype())
+	if err != nil {
+		return nil, err
+	}
+	if err := G.Let(n, v); err != nil {
+		return nil, errors.Wrapf(err, "blocks: fixed value %q", name)
+	}
+	return n, nil
+}
+
 // InputNode returns the input named name, if it exists.
 func (g *Graph) InputNode(name string) (*G.Node, bool) {
 	n, ok := g.inputs[name]

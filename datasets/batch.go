@@ -27,13 +27,19 @@ func (p Padded) KeyPaddingMask() []bool {
 	return m
 }
 
-func pad(seqs [][]int, padID int) Padded {
-	t := 0
+// pad pads seqs to t ids each (0: the longest) and adds empty rows (length
+// 0, all padding) up to rows.
+func pad(seqs [][]int, padID, t, rows int) Padded {
 	for _, s := range seqs {
 		t = max(t, len(s))
 	}
-	p := Padded{B: len(seqs), T: t, IDs: make([]int, len(seqs)*t), Lengths: make([]int, len(seqs)), Mask: make([]float32, len(seqs)*t)}
-	for b, s := range seqs {
+	rows = max(rows, len(seqs))
+	p := Padded{B: rows, T: t, IDs: make([]int, rows*t), Lengths: make([]int, rows), Mask: make([]float32, rows*t)}
+	for b := range rows {
+		var s []int
+		if b < len(seqs) {
+			s = seqs[b]
+		}
 		row := p.IDs[b*t : (b+1)*t]
 		copy(row, s)
 		for i := len(s); i < t; i++ {
@@ -49,7 +55,10 @@ func pad(seqs [][]int, padID int) Padded {
 
 // Batch is one batch of examples: Index gives each row's position in the
 // data the Batcher was built from; Target is empty (B 0) for single-sequence
-// data.
+// data. With buckets, Source and Target may have more rows than Index: the
+// rows past len(Index) are empty (length 0, mask 0, all Pad), there only to
+// give the batch its bucket's row count; a model gives them no weight (all
+// their targets are padding).
 type Batch struct {
 	Index  []int
 	Source Padded
@@ -63,6 +72,16 @@ type BatchConfig struct {
 	MaxTokens int
 	// MaxRows caps the rows of a batch; 0 means no cap.
 	MaxRows int
+	// Buckets, when set, pads every batch's sources up to the smallest
+	// bucket length that holds its longest source, and its targets up to
+	// the smallest of TargetBuckets (Buckets when TargetBuckets is zero)
+	// that holds its longest target. Batches then come in a few shapes:
+	// examples are grouped by their (source, target) bucket pair, and every
+	// batch of a pair (S_b, T_b) has the same rows,
+	// min(MaxRows, ⌊MaxTokens / (S_b + T_b)⌋), a short one padded with empty
+	// rows. Every example must fit the largest bucket and, padded to its
+	// buckets, the budget.
+	Buckets, TargetBuckets Buckets
 	// Pad is the id used for padding.
 	Pad int
 	// Seed drives the shuffles; Shuffle false keeps a fixed order (sorted by
@@ -77,7 +96,8 @@ type BatchConfig struct {
 // For each epoch it shuffles the examples with a seed derived from
 // (Seed, epoch), sorts them stably by length (so equal lengths stay in
 // shuffled order), cuts the sorted list greedily into batches that fit the
-// budget, and shuffles the order of the batches. The plan of an epoch is a
+// budget (with buckets: that share a bucket pair and fill its rows), and
+// shuffles the order of the batches. The plan of an epoch is a
 // pure function of the configuration and the epoch number, which is what
 // makes Iterator.Restore exact.
 type Batcher struct {
@@ -101,6 +121,9 @@ func NewBatcher(src, tgt [][]int, cfg BatchConfig) (*Batcher, error) {
 	if tgt != nil && len(tgt) != len(src) {
 		return nil, errors.Errorf("datasets: %d sources but %d targets", len(src), len(tgt))
 	}
+	if cfg.TargetBuckets.IsZero() {
+		cfg.TargetBuckets = cfg.Buckets
+	}
 	b := &Batcher{src: src, tgt: tgt, cfg: cfg}
 	for i := range src {
 		if n := b.cost(i); n > cfg.MaxTokens {
@@ -109,8 +132,42 @@ func NewBatcher(src, tgt [][]int, cfg BatchConfig) (*Batcher, error) {
 		if n := b.cost(i); n == 0 {
 			return nil, errors.Errorf("datasets: example %d is empty", i)
 		}
+		if cfg.Buckets.IsZero() {
+			continue
+		}
+		s, t := b.lens(i)
+		sb, tb, ok := b.bucket(i)
+		if !ok {
+			return nil, errors.Errorf("datasets: example %d (source %d, target %d tokens) is longer than the largest bucket (source %d, target %d); filter or truncate it first",
+				i, s, t, cfg.Buckets.Max(), cfg.TargetBuckets.Max())
+		}
+		if sb+tb > cfg.MaxTokens {
+			return nil, errors.Errorf("datasets: example %d padded to its buckets (source %d, target %d) has %d tokens, over the batch budget of %d",
+				i, sb, tb, sb+tb, cfg.MaxTokens)
+		}
 	}
 	return b, nil
+}
+
+// bucket returns the bucket lengths of example i (a target bucket of 0 for
+// single-sequence data).
+func (b *Batcher) bucket(i int) (sb, tb int, ok bool) {
+	s, t := b.lens(i)
+	sb, ok = b.cfg.Buckets.Fit(s)
+	if !ok || b.tgt == nil {
+		return sb, 0, ok
+	}
+	tb, ok = b.cfg.TargetBuckets.Fit(t)
+	return sb, tb, ok
+}
+
+// rows is the row count of every batch of bucket pair (sb, tb).
+func (b *Batcher) rows(sb, tb int) int {
+	n := max(1, b.cfg.MaxTokens/(sb+tb))
+	if b.cfg.MaxRows > 0 {
+		n = min(n, b.cfg.MaxRows)
+	}
+	return n
 }
 
 func (b *Batcher) lens(i int) (int, int) {
@@ -134,6 +191,26 @@ func (b *Batcher) Plan(epoch int) [][]int {
 			order[i] = i
 		}
 	}
+	var plan [][]int
+	if b.cfg.Buckets.IsZero() {
+		plan = b.cut(order)
+	} else {
+		plan = b.cutBuckets(order)
+	}
+	if b.cfg.Shuffle {
+		perm := Permutation(len(plan), b.cfg.Seed^uint64(epoch)*0x9e3779b97f4a7c15^0x5bd1e995)
+		shuffled := make([][]int, len(plan))
+		for i, p := range perm {
+			shuffled[i] = plan[p]
+		}
+		plan = shuffled
+	}
+	return plan
+}
+
+// cut sorts the examples by length and cuts them greedily into batches
+// under the budget, each padded to its own longest row.
+func (b *Batcher) cut(order []int) [][]int {
 	sort.SliceStable(order, func(x, y int) bool {
 		sx, tx := b.lens(order[x])
 		sy, ty := b.lens(order[y])
@@ -158,30 +235,72 @@ func (b *Batcher) Plan(epoch int) [][]int {
 	if len(cur) > 0 {
 		plan = append(plan, cur)
 	}
-	if b.cfg.Shuffle {
-		perm := Permutation(len(plan), b.cfg.Seed^uint64(epoch)*0x9e3779b97f4a7c15^0x5bd1e995)
-		shuffled := make([][]int, len(plan))
-		for i, p := range perm {
-			shuffled[i] = plan[p]
+	return plan
+}
+
+// cutBuckets sorts the examples by bucket pair, then length, and cuts each
+// pair's run into batches of its row count.
+func (b *Batcher) cutBuckets(order []int) [][]int {
+	type lens struct{ sb, tb, s, t int }
+	at := make([]lens, len(b.src))
+	for _, i := range order {
+		sb, tb, _ := b.bucket(i) // checked in NewBatcher
+		s, t := b.lens(i)
+		at[i] = lens{sb, tb, s, t}
+	}
+	sort.SliceStable(order, func(x, y int) bool {
+		a, c := at[order[x]], at[order[y]]
+		switch {
+		case a.sb != c.sb:
+			return a.sb < c.sb
+		case a.tb != c.tb:
+			return a.tb < c.tb
+		case a.s != c.s:
+			return a.s < c.s
 		}
-		plan = shuffled
+		return a.t < c.t
+	})
+	var plan [][]int
+	var cur []int
+	for _, i := range order {
+		if len(cur) > 0 {
+			first, l := at[cur[0]], at[i]
+			if first.sb != l.sb || first.tb != l.tb || len(cur) == b.rows(first.sb, first.tb) {
+				plan = append(plan, cur)
+				cur = nil
+			}
+		}
+		cur = append(cur, i)
+	}
+	if len(cur) > 0 {
+		plan = append(plan, cur)
 	}
 	return plan
 }
 
-// Make pads the examples with the given indices into a Batch.
+// Make pads the examples with the given indices into a Batch: to their
+// longest source and target or, with buckets, to their bucket lengths and
+// the bucket pair's row count.
 func (b *Batcher) Make(index []int) Batch {
 	src := make([][]int, len(index))
+	sb, tb, rows := 0, 0, 0
 	for k, i := range index {
 		src[k] = b.src[i]
+		if !b.cfg.Buckets.IsZero() {
+			s, t, _ := b.bucket(i)
+			sb, tb = max(sb, s), max(tb, t)
+		}
 	}
-	out := Batch{Index: append([]int{}, index...), Source: pad(src, b.cfg.Pad)}
+	if !b.cfg.Buckets.IsZero() && len(index) > 0 {
+		rows = b.rows(sb, tb)
+	}
+	out := Batch{Index: append([]int{}, index...), Source: pad(src, b.cfg.Pad, sb, rows)}
 	if b.tgt != nil {
 		tgt := make([][]int, len(index))
 		for k, i := range index {
 			tgt[k] = b.tgt[i]
 		}
-		out.Target = pad(tgt, b.cfg.Pad)
+		out.Target = pad(tgt, b.cfg.Pad, tb, rows)
 	}
 	return out
 }

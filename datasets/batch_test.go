@@ -276,5 +276,145 @@ func FuzzBatcher(f *testing.F) {
 		for _, s := range seen {
 			require.True(t, s)
 		}
+		// The same data in buckets of a step from the seed: every batch is
+		// padded to its buckets and rows and still fits the budget.
+		step := 1 + int(seed%16)
+		buckets, err := BucketsOf(step, 255)
+		require.NoError(t, err)
+		b, err = NewBatcher(seqs(ls...), nil, BatchConfig{MaxTokens: int(budget), MaxRows: int(rows), Seed: seed, Shuffle: true, Buckets: buckets})
+		if err != nil {
+			return
+		}
+		clear(seen)
+		for _, idx := range b.Plan(int(seed % 5)) {
+			bt := b.Make(idx)
+			require.LessOrEqual(t, bt.Source.B*bt.Source.T, int(budget))
+			require.Contains(t, buckets.Edges(), bt.Source.T)
+			if rows > 0 {
+				require.LessOrEqual(t, bt.Source.B, int(rows))
+			}
+			for _, i := range idx {
+				require.False(t, seen[i])
+				seen[i] = true
+			}
+		}
+		for _, s := range seen {
+			require.True(t, s)
+		}
 	})
+}
+
+func TestBuckets(t *testing.T) {
+	b, err := BucketsOf(8, 20)
+	require.NoError(t, err)
+	assert.Equal(t, []int{8, 16, 20}, b.Edges())
+	assert.Equal(t, 20, b.Max())
+	for _, c := range []struct{ n, want int }{{1, 8}, {8, 8}, {9, 16}, {17, 20}, {20, 20}} {
+		got, ok := b.Fit(c.n)
+		assert.True(t, ok)
+		assert.Equal(t, c.want, got, "fit %d", c.n)
+	}
+	_, ok := b.Fit(21)
+	assert.False(t, ok, "longer than every bucket")
+	var none Buckets
+	got, ok := none.Fit(13)
+	assert.True(t, none.IsZero())
+	assert.Equal(t, 13, got, "no buckets: the length itself")
+	assert.True(t, ok)
+	b, err = BucketsOf(16, 16)
+	require.NoError(t, err)
+	assert.Equal(t, []int{16}, b.Edges())
+
+	for _, bad := range [][]int{{}, {0, 4}, {4, 4}, {8, 3}} {
+		_, err := NewBuckets(bad...)
+		assert.Error(t, err, "%v", bad)
+	}
+	_, err = NewBuckets(8, 3)
+	assert.ErrorContains(t, err, "must increase: 3 after 8")
+	_, err = BucketsOf(0, 8)
+	assert.Error(t, err)
+}
+
+// TestBatcherBucketsFewShapes: random source and target lengths 1–40 give
+// batches of a few shapes only, one (rows, S, T) per bucket pair; short
+// batches are filled with empty rows; every example is in one batch an
+// epoch and no batch passes the budget.
+func TestBatcherBucketsFewShapes(t *testing.T) {
+	src := seqs(randomLengths(600, 1)...)
+	tgt := seqs(randomLengths(600, 2)...)
+	buckets, err := BucketsOf(8, 40)
+	require.NoError(t, err)
+	b, err := NewBatcher(src, tgt, BatchConfig{MaxTokens: 400, MaxRows: 16, Pad: -1, Seed: 9, Shuffle: true, Buckets: buckets})
+	require.NoError(t, err)
+	plain, err := NewBatcher(src, tgt, BatchConfig{MaxTokens: 400, MaxRows: 16, Pad: -1, Seed: 9, Shuffle: true})
+	require.NoError(t, err)
+	shapes := map[[3]int]bool{}
+	padRows := 0
+	for epoch := 0; epoch < 2; epoch++ {
+		seen := make([]int, len(src))
+		for _, idx := range b.Plan(epoch) {
+			bt := b.Make(idx)
+			S, T, B := bt.Source.T, bt.Target.T, bt.Source.B
+			require.Contains(t, buckets.Edges(), S)
+			require.Contains(t, buckets.Edges(), T)
+			require.Equal(t, min(16, 400/(S+T)), B, "rows of bucket pair (%d, %d)", S, T)
+			require.Equal(t, B, bt.Target.B)
+			require.LessOrEqual(t, B*(S+T), 400)
+			shapes[[3]int{B, S, T}] = true
+			for k, i := range idx {
+				seen[i]++
+				require.Equal(t, len(src[i]), bt.Source.Lengths[k])
+				require.Equal(t, len(tgt[i]), bt.Target.Lengths[k])
+				sb, _ := buckets.Fit(len(src[i]))
+				tb, _ := buckets.Fit(len(tgt[i]))
+				require.Equal(t, [2]int{sb, tb}, [2]int{S, T}, "example %d is in its own bucket pair", i)
+			}
+			for r := len(idx); r < B; r++ {
+				padRows++
+				for _, p := range []Padded{bt.Source, bt.Target} {
+					require.Zero(t, p.Lengths[r])
+					for j := 0; j < p.T; j++ {
+						require.Equal(t, -1, p.IDs[r*p.T+j])
+						require.Zero(t, p.Mask[r*p.T+j])
+					}
+				}
+			}
+		}
+		for i, n := range seen {
+			require.Equal(t, 1, n, "example %d in epoch %d", i, epoch)
+		}
+	}
+	plainShapes := map[[3]int]bool{}
+	for _, idx := range plain.Plan(0) {
+		bt := plain.Make(idx)
+		plainShapes[[3]int{bt.Source.B, bt.Source.T, bt.Target.T}] = true
+	}
+	t.Logf("%d batch shapes with buckets of 8 (%d empty rows added over 2 epochs), %d without", len(shapes), padRows, len(plainShapes))
+	assert.LessOrEqual(t, len(shapes), 25, "at most one shape per bucket pair")
+	assert.Greater(t, len(plainShapes), 3*len(shapes), "without buckets the shapes are many more")
+	assert.Positive(t, padRows, "short batches are filled with empty rows")
+
+	// Single-sequence data: targets are empty, sources bucketed.
+	mono, err := NewBatcher(src, nil, BatchConfig{MaxTokens: 100, Buckets: buckets})
+	require.NoError(t, err)
+	for _, idx := range mono.Plan(0) {
+		bt := mono.Make(idx)
+		require.Contains(t, buckets.Edges(), bt.Source.T)
+		require.Equal(t, 100/bt.Source.T, bt.Source.B)
+		require.Zero(t, bt.Target.B)
+	}
+}
+
+func TestBatcherBucketErrors(t *testing.T) {
+	small, err := NewBuckets(4, 8)
+	require.NoError(t, err)
+	_, err = NewBatcher(seqs(3, 9), nil, BatchConfig{MaxTokens: 100, Buckets: small})
+	assert.ErrorContains(t, err, "example 1 (source 9, target 0 tokens) is longer than the largest bucket (source 8, target 8)")
+	tgtB, err := NewBuckets(2)
+	require.NoError(t, err)
+	_, err = NewBatcher(seqs(3), seqs(3), BatchConfig{MaxTokens: 100, Buckets: small, TargetBuckets: tgtB})
+	assert.ErrorContains(t, err, "longer than the largest bucket (source 8, target 2)")
+	// 3 + 3 tokens fit a budget of 7, but padded to (4, 4) they do not.
+	_, err = NewBatcher(seqs(3), seqs(3), BatchConfig{MaxTokens: 7, Buckets: small})
+	assert.ErrorContains(t, err, "padded to its buckets (source 4, target 4) has 8 tokens, over the batch budget of 7")
 }

@@ -10,7 +10,8 @@
 //     the GLUE tasks in their distributed layout, multiple-choice JSON lines and
 //     plain text. Loaders return errors naming file, line and what was expected;
 //     they never panic on user input.
-//   - Batching: token-budget bucketing with padding and masks, seeded shuffles
+//   - Batching: token-budget batching by length, padded to length buckets
+//     (Buckets) so batches take a few shapes, with masks, seeded shuffles
 //     and splits, a resumable iterator, and language-model windows.
 //
 // Real corpora with licences that permit redistribution are embedded

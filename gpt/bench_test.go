@@ -8,6 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/decode"
 	"github.com/seq2gpt/seq2gpt/ops"
 	"github.com/seq2gpt/seq2gpt/train"
 )
@@ -17,7 +18,7 @@ import (
 //
 //	train     one Trainer step (forward, backward, AdamW, clip 1) on a full
 //	          window batch, dropout 0.1, compiled program reused: tok/s
-//	forward   the eval graph (BuildLM, logits, no loss) on the same batch: tok/s
+//	forward   the eval program (KindLogits, no loss) on the same batch: tok/s
 //	generate  greedy generation at batch 1 with the key/value cache, from a
 //	          1-token prompt to n_positions tokens (ctx−1 new): tok/s
 //	build     Build + G.Grad + tape compile of the training program (what
@@ -94,23 +95,23 @@ func benchTrain(b *testing.B, cfg Config, batch int) {
 func benchForward(b *testing.B, cfg Config, batch int) {
 	m, err := New(cfg, 1)
 	require.NoError(b, err)
-	lg, err := m.BuildLM(blocks.Eval, batch, cfg.NPositions, false, 0)
+	p, err := train.Compile(LM{m}, train.Key{Mode: blocks.Eval, Kind: KindLogits, Batch: batch, Len: cfg.NPositions}, 0)
 	require.NoError(b, err)
-	var logits G.Value
-	G.Read(lg.Logits, &logits)
-	vm := G.NewTapeMachine(lg.G)
-	defer vm.Close()
+	defer p.Close()
 	ids, _ := benchWindows(cfg, batch)
+	it, err := blocks.IDs(ids, cfg.VocabSize)
+	require.NoError(b, err)
 	run := func() {
-		if err := lg.Feed(ids, nil); err != nil {
+		if err := p.Let("ids", it); err != nil {
 			b.Fatal(err)
 		}
-		vm.Reset()
-		if err := vm.RunAll(); err != nil {
+		if err := p.Run(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	run()
+	logits, err := p.Output("logits")
+	require.NoError(b, err)
 	require.Equal(b, []int{batch, cfg.NPositions, cfg.VocabSize}, []int(logits.Shape()))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -122,16 +123,17 @@ func benchForward(b *testing.B, cfg Config, batch int) {
 func benchGenerate(b *testing.B, cfg Config) {
 	m, err := New(cfg, 1)
 	require.NoError(b, err)
-	gen := m.NewGenerator()
-	defer gen.Close()
+	dec, err := m.NewDecoder(DecoderConfig{Overflow: Error})
+	require.NoError(b, err)
+	defer dec.Close()
 	n := cfg.NPositions - 1 // 1 prompt token + n new = n_positions: the cache never slides
-	gc := GenerateConfig{MaxNewTokens: n, Overflow: Error}
-	out, err := gen.Generate([][]int{{1}}, gc) // compiles the decode graph
+	lim := decode.Limits{MaxLen: n}
+	out, err := decode.Greedy(dec, [][]int{{1}}, lim) // compiles the decode programs
 	require.NoError(b, err)
 	require.Len(b, out.Tokens[0], n)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := gen.Generate([][]int{{1}}, gc); err != nil {
+		if _, err := decode.Greedy(dec, [][]int{{1}}, lim); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -12,11 +12,13 @@ import (
 
 // LMData feeds the training loop windows of a token stream: each step
 // takes Accum micro-batches of Batch shuffled windows, and the data order
-// is a seeded shuffle per epoch whose position a checkpoint saves.
+// is a seeded shuffle per epoch whose position a checkpoint saves. The
+// short last batch of an epoch is filled with empty rows (every target
+// ignored, no weight), so every step runs the one compiled program.
 type LMData struct {
-	lm    LM
-	it    *datasets.LMIterator
-	accum int
+	lm           LM
+	it           *datasets.LMIterator
+	batch, accum int
 }
 
 var _ train.Data = (*LMData)(nil)
@@ -34,7 +36,7 @@ func (l LM) NewLMData(w *datasets.LMWindows, batch, accum int, seed uint64) (*LM
 	if err != nil {
 		return nil, err
 	}
-	return &LMData{lm: l, it: it, accum: accum}, nil
+	return &LMData{lm: l, it: it, batch: batch, accum: accum}, nil
 }
 
 // Next implements train.Data.
@@ -42,7 +44,14 @@ func (d *LMData) Next() ([]train.Batch, error) {
 	out := make([]train.Batch, d.accum)
 	for i := range out {
 		mb := d.it.Next()
-		b, err := d.lm.Batch(mb.B, mb.T, mb.Inputs, mb.Targets)
+		ids, targets := mb.Inputs, mb.Targets
+		for range d.batch - mb.B {
+			ids = append(ids, make([]int, mb.T)...)
+			for range mb.T {
+				targets = append(targets, IgnoreIndex)
+			}
+		}
+		b, err := d.lm.Batch(max(d.batch, mb.B), mb.T, ids, targets)
 		if err != nil {
 			return nil, err
 		}

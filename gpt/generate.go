@@ -1,416 +1,430 @@
 package gpt
 
 import (
-	"math"
-	"math/rand/v2"
-	"sort"
+	"slices"
+	"strconv"
 
 	"github.com/pkg/errors"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/decode"
+	"github.com/seq2gpt/seq2gpt/train"
 )
 
-// Sampling picks the next token from the logits of the last position.
-type Sampling struct {
-	// Temperature divides the logits; 0 means greedy (argmax).
-	Temperature float64
-	// TopK keeps the k most likely tokens (0: all), as nanoGPT's top_k.
-	TopK int
-	// TopP keeps the smallest set of most likely tokens whose probability
-	// reaches p (nucleus sampling, Holtzman et al. 2020); 0 or 1: all.
-	TopP float64
-	// Seed makes sampling reproducible.
-	Seed uint64
-}
-
-// Overflow says what happens when the prompt plus new tokens outgrow
+// Overflow says what happens when a row's prompt plus new tokens outgrow
 // n_positions.
 type Overflow int
 
 const (
 	// Slide keeps the last n_positions tokens as the context, as nanoGPT
-	// crops idx_cond (the cache is then given up: learned absolute positions
-	// change meaning when the window moves).
+	// crops idx_cond (the cache is then given up: learned absolute
+	// positions change meaning when the window moves).
 	Slide Overflow = iota
-	// Error stops with an error.
+	// Error stops with an error when a token would need a position past
+	// n_positions.
 	Error
 )
 
-// GenerateConfig configures Generate.
-type GenerateConfig struct {
-	MaxNewTokens int
-	Sampling
-	// StopTokens end a row when generated (the stop token is kept).
-	StopTokens []int
-	Overflow   Overflow
+// DecoderConfig configures a Decoder.
+type DecoderConfig struct {
+	Overflow Overflow
 	// NoCache recomputes the whole window for every token instead of using
 	// the key/value cache (slower; for checking the cache).
 	NoCache bool
-	// KeepLogits returns the logits each new token was drawn from.
-	KeepLogits bool
+	// MaxPrograms caps the compiled step programs kept (0:
+	// train.DefaultMaxPrograms).
+	MaxPrograms int
 }
 
-// Generation is what Generate returns: each row's new tokens and, with
-// KeepLogits, the logits [step][V] they were drawn from.
-type Generation struct {
-	Tokens [][]int
-	Logits [][][]float32
+// Decoder is GPT as a decode.Model: each row's prompt is read into a
+// key/value cache, then every new token is one run of a KindDecode program
+// against it. Its programs (one per rows × cache capacity, and the window
+// for NoCache and sliding) are compiled on first use and kept in a
+// train.Cache across calls.
+//
+//	dec, _ := m.NewDecoder(gpt.DecoderConfig{})
+//	defer dec.Close()
+//	out, _ := decode.Generate(dec, prompts, decode.GenerateConfig{Limits: decode.Limits{MaxLen: 50}})
+//
+// A Decoder and its states are not safe for concurrent use.
+type Decoder struct {
+	m        *Model
+	cfg      DecoderConfig
+	programs *train.Cache
 }
 
-// Generator generates text from a model, keeping its compiled graphs for
-// reuse across calls.
-type Generator struct {
-	m      *Model
-	decode map[[2]int]*decodeGraph // by (batch, capacity)
-	window map[int]*windowGraph
-}
+var _ decode.Model = (*Decoder)(nil)
 
-// NewGenerator returns a generator over m's current weights.
-func (m *Model) NewGenerator() *Generator {
-	return &Generator{m: m, decode: map[[2]int]*decodeGraph{}, window: map[int]*windowGraph{}}
-}
-
-// Close releases the compiled graphs.
-func (gen *Generator) Close() {
-	for _, d := range gen.decode {
-		d.vm.Close()
+// NewDecoder returns a decoder over m's current weights.
+func (m *Model) NewDecoder(cfg DecoderConfig) (*Decoder, error) {
+	if cfg.Overflow != Slide && cfg.Overflow != Error {
+		return nil, errors.Errorf("gpt: unknown overflow %d", cfg.Overflow)
 	}
-	for _, w := range gen.window {
-		w.vm.Close()
+	lm := LM{m}
+	c, err := train.NewCache(cfg.MaxPrograms, func(k train.Key) (*train.Program, error) { return train.Compile(lm, k, 0) })
+	if err != nil {
+		return nil, err
 	}
+	return &Decoder{m: m, cfg: cfg, programs: c}, nil
 }
 
-type windowGraph struct {
-	lg     *LMGraph
-	logits G.Value
-	vm     G.VM
-}
+// Stats counts the programs built, reused and evicted.
+func (d *Decoder) Stats() train.CacheStats { return d.programs.Stats() }
 
-// Generate continues each prompt (B rows, each non-empty) with up to
-// cfg.MaxNewTokens tokens. Rows advance together one position per step: a
-// row whose prompt is longer keeps reading its prompt while shorter ones
-// already generate, so prompts of different lengths need no padding.
-func (gen *Generator) Generate(prompts [][]int, cfg GenerateConfig) (*Generation, error) {
-	m := gen.m
-	v := m.Config.VocabSize
+// Close releases the compiled programs.
+func (d *Decoder) Close() error { return d.programs.Close() }
+
+// Start implements decode.Model: it reads each prompt (non-empty, in the
+// vocabulary; lengths may differ) and returns each row's logits over its
+// first new token.
+func (d *Decoder) Start(prompts [][]int) (decode.State, [][]float32, error) {
+	v := d.m.Config.VocabSize
 	if len(prompts) == 0 {
-		return nil, errors.New("gpt: no prompts")
+		return nil, nil, errors.New("gpt: no prompts")
 	}
-	if cfg.MaxNewTokens < 0 || cfg.Temperature < 0 || cfg.TopK < 0 || cfg.TopP < 0 || cfg.TopP > 1 {
-		return nil, errors.Errorf("gpt: invalid generation settings: max new tokens %d, temperature %v, top-k %d, top-p %v",
-			cfg.MaxNewTokens, cfg.Temperature, cfg.TopK, cfg.TopP)
-	}
+	s := &state{d: d, window: d.cfg.NoCache}
 	longest := 0
-	seqs := make([][]int, len(prompts))
 	for b, p := range prompts {
 		if len(p) == 0 {
-			return nil, errors.Errorf("gpt: prompt %d is empty", b)
+			return nil, nil, errors.Errorf("gpt: prompt %d is empty", b)
 		}
 		for i, id := range p {
 			if id < 0 || id >= v {
-				return nil, errors.Errorf("gpt: prompt %d: token %d at position %d is outside the vocabulary [0, %d)", b, id, i, v)
+				return nil, nil, errors.Errorf("gpt: prompt %d: token %d at position %d is outside the vocabulary [0, %d)", b, id, i, v)
 			}
 		}
+		s.rows = append(s.rows, slices.Clone(p))
 		longest = max(longest, len(p))
-		seqs[b] = append([]int(nil), p...)
 	}
-	if cfg.Overflow == Error && longest+cfg.MaxNewTokens > m.Config.NPositions {
-		return nil, errors.Errorf("gpt: prompt of %d tokens plus %d new tokens exceeds n_positions %d",
-			longest, cfg.MaxNewTokens, m.Config.NPositions)
+	s.programRows = len(prompts)
+	if err := s.overflow(); err != nil {
+		return nil, nil, err
 	}
-	out := &Generation{Tokens: make([][]int, len(prompts))}
-	if cfg.KeepLogits {
-		out.Logits = make([][][]float32, len(prompts))
+	if s.window {
+		logits, err := s.windowLogits()
+		return s, logits, err
 	}
-	if cfg.MaxNewTokens == 0 {
-		return out, nil
-	}
-	stop := map[int]bool{}
-	for _, s := range cfg.StopTokens {
-		stop[s] = true
-	}
-	rng := newRNG(cfg.Seed)
-	done := make([]bool, len(prompts))
-	B := len(prompts)
-
-	var cache *kvCache
-	for t := 0; ; t++ {
-		// logits[b] predicts position t+1 of row b.
-		var logits [][]float32
-		var err error
-		if !cfg.NoCache && t < m.Config.NPositions {
-			if cache == nil {
-				if cache, err = gen.newCache(B); err != nil {
-					return nil, err
-				}
-			}
-			ids := make([]int, B)
-			for b, s := range seqs {
-				ids[b] = s[min(t, len(s)-1)] // a finished row repeats its last token, unread
-			}
-			logits, err = cache.step(ids, t)
-		} else {
-			logits, err = gen.windowStep(seqs, t)
+	// Read the prompts one position at a time; a row whose prompt has
+	// ended waits (its cache is not written) until the longest is read.
+	logits := make([][]float32, len(prompts))
+	for t := 0; t < longest; t++ {
+		active := make([]bool, len(s.rows))
+		for b, r := range s.rows {
+			active[b] = t < len(r)
 		}
+		step, err := s.step(t, active)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		finished := true
-		for b := range seqs {
-			if done[b] || t+1 < len(seqs[b]) {
-				finished = finished && done[b]
-				continue
+		for b, r := range s.rows {
+			if t == len(r)-1 {
+				logits[b] = step[b]
 			}
-			next := sample(logits[b], cfg.Sampling, rng)
-			seqs[b] = append(seqs[b], next)
-			out.Tokens[b] = append(out.Tokens[b], next)
-			if cfg.KeepLogits {
-				out.Logits[b] = append(out.Logits[b], logits[b])
-			}
-			if len(out.Tokens[b]) == cfg.MaxNewTokens || stop[next] {
-				done[b] = true
-			}
-			finished = finished && done[b]
-		}
-		if finished {
-			return out, nil
 		}
 	}
+	return s, logits, nil
 }
 
-// kvCache holds every layer's keys and values for the positions seen so
-// far, [B, h, N, d_k], in the smallest capacity N that fits.
-type kvCache struct {
-	gen  *Generator
-	d    *decodeGraph
-	k, v []*tensor.Dense
+// state is the rows being decoded: every row's tokens and, unless the
+// window is recomputed, the key/value cache of all but its last token.
+type state struct {
+	d    *Decoder
+	rows [][]int // each row's prompt and new tokens
+	// programRows ≥ len(rows) is the batch of the programs run: when rows
+	// leave, the others run on with empty rows rather than compile a
+	// program for every smaller batch.
+	programRows int
+	window      bool // recompute the window: NoCache, or a row slid past n_positions
+	capacity    int  // N, the cache slots of the current decode program
+	k, v        []*tensor.Dense
 }
 
-func (gen *Generator) newCache(batch int) (*kvCache, error) {
-	c := &kvCache{gen: gen}
-	return c, c.fit(batch, 0)
+// Next implements decode.State.
+func (s *state) Next(tokens []int) ([][]float32, error) {
+	if len(tokens) != len(s.rows) {
+		return nil, errors.Errorf("gpt: %d tokens for %d rows", len(tokens), len(s.rows))
+	}
+	for b, id := range tokens {
+		if id < 0 || id >= s.d.m.Config.VocabSize {
+			return nil, errors.Errorf("gpt: row %d: token %d is outside the vocabulary [0, %d)", b, id, s.d.m.Config.VocabSize)
+		}
+		s.rows[b] = append(s.rows[b], id)
+	}
+	if err := s.overflow(); err != nil {
+		return nil, err
+	}
+	if s.window {
+		return s.windowLogits()
+	}
+	// Every row feeds its new token at its own position.
+	active := make([]bool, len(s.rows))
+	for b := range active {
+		active[b] = true
+	}
+	return s.step(-1, active)
 }
 
-// fit makes sure the cache can take position t, moving to the next
-// capacity (and its graph) when it cannot.
-func (c *kvCache) fit(batch, t int) error {
-	want := cacheCapacity(t, c.gen.m.Config.NPositions)
-	if c.d != nil && c.d.capacity >= want {
-		return nil
-	}
-	key := [2]int{batch, want}
-	d, ok := c.gen.decode[key]
-	if !ok {
-		var err error
-		if d, err = c.gen.m.buildDecode(batch, want); err != nil {
-			return err
+// overflow checks that every row's last token has a position: past
+// n_positions it is an error, or (Slide) the cache is given up for the
+// sliding window.
+func (s *state) overflow() error {
+	n := s.d.m.Config.NPositions
+	for b, r := range s.rows {
+		if len(r) <= n {
+			continue
 		}
-		c.gen.decode[key] = d
-	}
-	for l := range d.pastK {
-		shape := []int{batch, d.heads, want, d.dk}
-		k := tensor.New(tensor.Of(c.gen.m.Store.Dtype()), tensor.WithShape(shape...))
-		v := tensor.New(tensor.Of(c.gen.m.Store.Dtype()), tensor.WithShape(shape...))
-		if c.d != nil {
-			copySlots(k, c.k[l], t)
-			copySlots(v, c.v[l], t)
-			c.k[l], c.v[l] = k, v
-		} else {
-			c.k, c.v = append(c.k, k), append(c.v, v)
+		if s.d.cfg.Overflow == Error {
+			return errors.Errorf("gpt: row %d has %d tokens, which exceeds n_positions %d (overflow error; slide keeps the last n_positions)", b, len(r), n)
 		}
+		s.window = true
 	}
-	c.d = d
+	if s.window {
+		s.k, s.v = nil, nil
+	}
 	return nil
 }
 
-// copySlots copies the first n slots of src [B, h, N₁, d_k] into dst
-// [B, h, N₂, d_k].
-func copySlots(dst, src *tensor.Dense, n int) {
-	ds, ss := dst.Shape(), src.Shape()
-	dk := ds[3]
-	dd, sd := dst.Data().([]float32), src.Data().([]float32)
-	for bh := 0; bh < ds[0]*ds[1]; bh++ {
-		copy(dd[bh*ds[2]*dk:bh*ds[2]*dk+n*dk], sd[bh*ss[2]*dk:bh*ss[2]*dk+n*dk])
+// Reorder implements decode.State: row i becomes old row rows[i], its
+// tokens and cache rows copied.
+func (s *state) Reorder(rows []int) error {
+	for _, r := range rows {
+		if r < 0 || r >= len(s.rows) {
+			return errors.Errorf("gpt: reorder: row %d of %d", r, len(s.rows))
+		}
 	}
+	if len(rows) == len(s.rows) && slices.Equal(rows, identity(len(rows))) {
+		return nil
+	}
+	next := make([][]int, len(rows))
+	for i, r := range rows {
+		next[i] = slices.Clone(s.rows[r])
+	}
+	s.rows = next
+	P := max(s.programRows, len(rows))
+	if s.k != nil {
+		for l := range s.k {
+			s.k[l] = gatherRows(s.k[l], rows, P)
+			s.v[l] = gatherRows(s.v[l], rows, P)
+		}
+	}
+	s.programRows = P
+	return nil
 }
 
-// step runs token ids[b] at position t of every row and stores its keys
-// and values in cache slot t.
-func (c *kvCache) step(ids []int, t int) ([][]float32, error) {
-	if err := c.fit(len(ids), t); err != nil {
+// Close implements decode.State; the programs stay with the Decoder.
+func (s *state) Close() error { s.k, s.v = nil, nil; return nil }
+
+// step runs one token of every active row through the decode program:
+// during the prompt (t ≥ 0) row b's token t, afterwards (t < 0) its last
+// token, at its own position, its keys and values then cached. Inactive
+// and empty rows run too (the batch is fixed) but change nothing.
+func (s *state) step(t int, active []bool) ([][]float32, error) {
+	cfg := s.d.m.Config
+	P := s.programRows
+	ids, pos := make([]int, P), make([]int, P)
+	far := 0
+	for b, r := range s.rows {
+		p := len(r) - 1
+		if t >= 0 {
+			p = min(t, len(r)-1)
+		}
+		if active[b] {
+			ids[b], pos[b] = r[p], p
+			far = max(far, p)
+		}
+	}
+	if err := s.fit(far); err != nil {
 		return nil, err
 	}
-	d := c.d
-	idt := tensor.New(tensor.WithShape(len(ids)), tensor.WithBacking(append([]int(nil), ids...))) // range checked by Generate
-	pos := make([]int, len(ids))
-	for i := range pos {
-		pos[i] = t
+	p, err := s.d.programs.Get(train.Key{Mode: blocks.Eval, Kind: KindDecode, Batch: P, Len: 1, Cache: s.capacity})
+	if err != nil {
+		return nil, err
 	}
-	lets := []struct {
-		n *G.Node
-		v *tensor.Dense
-	}{
-		{d.ids, idt},
-		{d.pos, tensor.New(tensor.WithShape(len(pos)), tensor.WithBacking(pos))},
-		{d.mask, decodeMask(d.Store.Dtype(), d.batch, d.capacity, t)},
+	dt := s.d.m.Store.Dtype()
+	lets := map[string]G.Value{
+		"ids":       tensor.New(tensor.WithShape(P), tensor.WithBacking(ids)),
+		"positions": tensor.New(tensor.WithShape(P), tensor.WithBacking(pos)),
+		"mask":      decodeMask(dt, s.capacity, pos),
 	}
-	for _, l := range lets {
-		if err := G.Let(l.n, l.v); err != nil {
+	for l := range s.k {
+		lets["past_k."+strconv.Itoa(l)], lets["past_v."+strconv.Itoa(l)] = s.k[l], s.v[l]
+	}
+	for name, v := range lets {
+		if err := p.Let(name, v); err != nil {
 			return nil, err
 		}
 	}
-	for l := range d.pastK {
-		if err := G.Let(d.pastK[l], c.k[l]); err != nil {
-			return nil, err
-		}
-		if err := G.Let(d.pastV[l], c.v[l]); err != nil {
-			return nil, err
-		}
-	}
-	d.vm.Reset()
-	if err := d.vm.RunAll(); err != nil {
+	if err := p.Run(); err != nil {
 		return nil, errors.Wrap(err, "gpt: decode step")
 	}
-	if t < d.capacity {
-		for l := range c.k {
-			putSlot(c.k[l], d.newK[l], t)
-			putSlot(c.v[l], d.newV[l], t)
+	for l := range s.k {
+		for _, kv := range []struct {
+			cache *tensor.Dense
+			name  string
+		}{{s.k[l], "k."}, {s.v[l], "v."}} {
+			nv, err := p.Output(kv.name + strconv.Itoa(l))
+			if err != nil {
+				return nil, err
+			}
+			for b := range s.rows {
+				if active[b] && pos[b] < s.capacity {
+					putSlot(kv.cache, nv, b, pos[b])
+				}
+			}
 		}
 	}
-	return rows(d.logits, d.batch), nil
-}
-
-// putSlot copies new [B, h, 1, d_k] into slot t of cache [B, h, N, d_k].
-func putSlot(cache *tensor.Dense, nv G.Value, t int) {
-	s := cache.Shape()
-	n, dk := s[2], s[3]
-	dst := cache.Data().([]float32)
-	src := nv.Data().([]float32)
-	for bh := 0; bh < s[0]*s[1]; bh++ {
-		copy(dst[(bh*n+t)*dk:(bh*n+t+1)*dk], src[bh*dk:(bh+1)*dk])
-	}
-}
-
-// rows splits logits [B, T, V] (T = 1) into B rows of the last position.
-func rows(v G.Value, batch int) [][]float32 {
-	data := v.Data().([]float32)
-	vocab := v.Shape()[len(v.Shape())-1]
-	steps := len(data) / batch / vocab
-	out := make([][]float32, batch)
-	for b := range out {
-		off := (b*steps + steps - 1) * vocab
-		out[b] = append([]float32(nil), data[off:off+vocab]...)
-	}
-	return out
-}
-
-// windowStep recomputes the whole context for position t of every row:
-// the last n_positions tokens up to t (right-padded; the causal mask keeps
-// padding out of earlier positions).
-func (gen *Generator) windowStep(seqs [][]int, t int) ([][]float32, error) {
-	m := gen.m
-	W := m.Config.NPositions
-	B := len(seqs)
-	w, ok := gen.window[B]
-	if !ok {
-		lg, err := m.BuildLM(blocks.Eval, B, W, false, 0)
-		if err != nil {
-			return nil, err
-		}
-		w = &windowGraph{lg: lg}
-		G.Read(lg.Logits, &w.logits)
-		w.vm = G.NewTapeMachine(lg.G)
-		gen.window[B] = w
-	}
-	start := max(0, t+1-W)
-	ids := make([]int, B*W)
-	for b, s := range seqs {
-		if start < len(s) { // a finished row is shorter; its logits are unread
-			copy(ids[b*W:(b+1)*W], s[start:min(t+1, len(s))])
-		}
-	}
-	if err := w.lg.Feed(ids, nil); err != nil {
+	logits, err := p.Output("logits")
+	if err != nil {
 		return nil, err
 	}
-	w.vm.Reset()
-	if err := w.vm.RunAll(); err != nil {
-		return nil, errors.Wrap(err, "gpt: window step")
-	}
-	data := w.logits.Data().([]float32)
-	V := m.Config.VocabSize
-	at := t - start
-	out := make([][]float32, B)
+	out := make([][]float32, len(s.rows))
 	for b := range out {
-		off := (b*W + at) * V
-		out[b] = append([]float32(nil), data[off:off+V]...)
+		out[b] = rowAt(logits, b, 0, 1, cfg.VocabSize)
 	}
 	return out, nil
 }
 
-// sample draws the next token from one row of logits.
-func sample(logits []float32, s Sampling, rng *rand.Rand) int {
-	if s.Temperature == 0 {
-		best := 0
-		for i, v := range logits {
-			if v > logits[best] {
-				best = i
-			}
+// fit makes sure the cache holds positions 0…t−1 and slot t, moving to
+// the next capacity of the doubling series (and its program) when not.
+func (s *state) fit(t int) error {
+	cfg := s.d.m.Config
+	want := cacheCapacity(t, cfg.NPositions)
+	if s.k != nil && s.capacity >= want {
+		return nil
+	}
+	dk := cfg.NEmbd / cfg.NHead
+	shape := []int{s.programRows, cfg.NHead, want, dk}
+	dt := s.d.m.Store.Dtype()
+	if s.k == nil {
+		s.k, s.v = make([]*tensor.Dense, cfg.NLayer), make([]*tensor.Dense, cfg.NLayer)
+	}
+	for l := range s.k {
+		k := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+		v := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+		if s.k[l] != nil {
+			copySlots(k, s.k[l])
+			copySlots(v, s.v[l])
 		}
-		return best
+		s.k[l], s.v[l] = k, v
 	}
-	type cand struct {
-		id int
-		z  float64
-	}
-	cs := make([]cand, len(logits))
-	for i, v := range logits {
-		cs[i] = cand{i, float64(v) / s.Temperature}
-	}
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].z > cs[j].z })
-	if s.TopK > 0 && s.TopK < len(cs) {
-		kth := cs[s.TopK-1].z
-		n := s.TopK
-		for n < len(cs) && cs[n].z == kth { // ties with the k-th stay, as nanoGPT's v[-1] threshold
-			n++
-		}
-		cs = cs[:n]
-	}
-	p := make([]float64, len(cs))
-	var sum float64
-	for i, c := range cs {
-		p[i] = math.Exp(c.z - cs[0].z)
-		sum += p[i]
-	}
-	for i := range p {
-		p[i] /= sum
-	}
-	if s.TopP > 0 && s.TopP < 1 {
-		var cum float64
-		for i := range p {
-			cum += p[i]
-			if cum >= s.TopP {
-				cs, p = cs[:i+1], p[:i+1]
-				break
-			}
-		}
-		sum = 0
-		for _, x := range p {
-			sum += x
-		}
-		for i := range p {
-			p[i] /= sum
-		}
-	}
-	u := rng.Float64()
-	for i, x := range p {
-		u -= x
-		if u < 0 {
-			return cs[i].id
-		}
-	}
-	return cs[len(cs)-1].id
+	s.capacity = want
+	return nil
 }
 
-func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
+// windowLogits recomputes the last n_positions tokens of every row (right-
+// padded; the causal mask keeps padding out of earlier positions) and
+// returns each row's logits at its last token.
+func (s *state) windowLogits() ([][]float32, error) {
+	cfg := s.d.m.Config
+	W, P := cfg.NPositions, s.programRows
+	p, err := s.d.programs.Get(train.Key{Mode: blocks.Eval, Kind: KindLogits, Batch: P, Len: W})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int, P*W)
+	at := make([]int, len(s.rows))
+	for b, r := range s.rows {
+		start := max(0, len(r)-W)
+		copy(ids[b*W:(b+1)*W], r[start:])
+		at[b] = len(r) - 1 - start
+	}
+	if err := p.Let("ids", tensor.New(tensor.WithShape(P*W), tensor.WithBacking(ids))); err != nil {
+		return nil, err
+	}
+	if err := p.Run(); err != nil {
+		return nil, errors.Wrap(err, "gpt: window step")
+	}
+	logits, err := p.Output("logits")
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float32, len(s.rows))
+	for b := range out {
+		out[b] = rowAt(logits, b, at[b], W, cfg.VocabSize)
+	}
+	return out, nil
+}
+
+// rowAt copies the V logits of row b, position t of logits [B, T, V].
+func rowAt(logits G.Value, b, t, steps, vocab int) []float32 {
+	off := (b*steps + t) * vocab
+	switch d := logits.Data().(type) {
+	case []float32:
+		return slices.Clone(d[off : off+vocab])
+	case []float64:
+		out := make([]float32, vocab)
+		for i, x := range d[off : off+vocab] {
+			out[i] = float32(x)
+		}
+		return out
+	}
+	return nil
+}
+
+// copySlots copies every slot of src [B, h, N₁, d_k] into the first N₁
+// slots of dst [B, h, N₂, d_k].
+func copySlots(dst, src *tensor.Dense) {
+	switch d := dst.Data().(type) {
+	case []float32:
+		copySlotsOf(d, src.Data().([]float32), dst.Shape(), src.Shape())
+	case []float64:
+		copySlotsOf(d, src.Data().([]float64), dst.Shape(), src.Shape())
+	}
+}
+
+func copySlotsOf[T float32 | float64](dd, sd []T, ds, ss tensor.Shape) {
+	dk, n := ds[3], ss[2]
+	for bh := 0; bh < ds[0]*ds[1]; bh++ {
+		copy(dd[bh*ds[2]*dk:bh*ds[2]*dk+n*dk], sd[bh*n*dk:(bh+1)*n*dk])
+	}
+}
+
+// putSlot copies row b of new [B, h, 1, d_k] into slot t of cache
+// [B, h, N, d_k].
+func putSlot(cache *tensor.Dense, nv G.Value, b, t int) {
+	switch d := cache.Data().(type) {
+	case []float32:
+		putSlotOf(d, nv.Data().([]float32), cache.Shape(), b, t)
+	case []float64:
+		putSlotOf(d, nv.Data().([]float64), cache.Shape(), b, t)
+	}
+}
+
+func putSlotOf[T float32 | float64](dst, src []T, s tensor.Shape, b, t int) {
+	h, n, dk := s[1], s[2], s[3]
+	for i := b * h; i < (b+1)*h; i++ {
+		copy(dst[(i*n+t)*dk:(i*n+t+1)*dk], src[i*dk:(i+1)*dk])
+	}
+}
+
+// gatherRows returns a cache [P, h, N, d_k] whose row i is row rows[i] of
+// src (rows past len(rows) empty).
+func gatherRows(src *tensor.Dense, rows []int, P int) *tensor.Dense {
+	s := src.Shape()
+	shape := []int{P, s[1], s[2], s[3]}
+	dst := tensor.New(tensor.Of(src.Dtype()), tensor.WithShape(shape...))
+	row := s[1] * s[2] * s[3]
+	switch d := dst.Data().(type) {
+	case []float32:
+		sd := src.Data().([]float32)
+		for i, r := range rows {
+			copy(d[i*row:(i+1)*row], sd[r*row:(r+1)*row])
+		}
+	case []float64:
+		sd := src.Data().([]float64)
+		for i, r := range rows {
+			copy(d[i*row:(i+1)*row], sd[r*row:(r+1)*row])
+		}
+	}
+	return dst
+}
+
+func identity(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}

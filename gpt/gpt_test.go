@@ -5,13 +5,17 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/decode"
+	"github.com/seq2gpt/seq2gpt/train"
 )
 
 type reference struct {
@@ -30,18 +34,27 @@ func loadReference(t *testing.T, dir string) reference {
 	return r
 }
 
-// forward runs an evaluation graph over ids [B, T] and returns the logits.
+// forward runs a KindLogits program over ids [B, T] and returns the logits.
 func forward(t *testing.T, m *Model, batch, steps int, ids []int) []float32 {
 	t.Helper()
-	lg, err := m.BuildLM(blocks.Eval, batch, steps, false, 0)
+	p, err := train.Compile(LM{m}, train.Key{Mode: blocks.Eval, Kind: KindLogits, Batch: batch, Len: steps}, 0)
 	require.NoError(t, err)
-	require.NoError(t, lg.Feed(ids, nil))
-	var v G.Value
-	G.Read(lg.Logits, &v)
-	vm := G.NewTapeMachine(lg.G)
-	defer vm.Close()
-	require.NoError(t, vm.RunAll())
+	defer p.Close()
+	it, err := blocks.IDs(ids, m.Config.VocabSize)
+	require.NoError(t, err)
+	require.NoError(t, p.Let("ids", it))
+	require.NoError(t, p.Run())
+	v, err := p.Output("logits")
+	require.NoError(t, err)
 	return append([]float32(nil), v.Data().([]float32)...)
+}
+
+// newDecoder is m's decoder, closed with the test.
+func newDecoder(t *testing.T, m *Model, cfg DecoderConfig) *Decoder {
+	d, err := m.NewDecoder(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, d.Close()) })
+	return d
 }
 
 // TestParityWithTorchHFLayout loads a torch-written openai-gpt directory
@@ -62,10 +75,8 @@ func TestParityWithTorchHFLayout(t *testing.T) {
 			t.Logf("max logit difference from torch: %.2g", worst)
 			assert.Less(t, worst, 1e-4, "max logit difference")
 
-			gen := m.NewGenerator()
-			defer gen.Close()
 			for _, noCache := range []bool{false, true} {
-				out, err := gen.Generate(ref.Prompts, GenerateConfig{MaxNewTokens: len(ref.Greedy[0]), NoCache: noCache})
+				out, err := decode.Greedy(newDecoder(t, m, DecoderConfig{NoCache: noCache}), ref.Prompts, decode.Limits{MaxLen: len(ref.Greedy[0])})
 				require.NoError(t, err)
 				assert.Equal(t, ref.Greedy, out.Tokens, "greedy continuation, noCache=%v", noCache)
 			}
@@ -79,14 +90,11 @@ func TestParityWithTorchHFLayout(t *testing.T) {
 func TestCachedAndUncachedLogitsAgree(t *testing.T) {
 	m, err := Load(filepath.Join("testdata", "hf-gelu-new"))
 	require.NoError(t, err)
-	gen := m.NewGenerator()
-	defer gen.Close()
 	prompts := [][]int{{1, 2, 3, 4, 5, 6, 7}, {9}}
-	cfg := GenerateConfig{MaxNewTokens: 45, KeepLogits: true, Sampling: Sampling{Temperature: 0.8, TopK: 20, Seed: 3}}
-	cached, err := gen.Generate(prompts, cfg)
+	cfg := decode.GenerateConfig{Limits: decode.Limits{MaxLen: 45}, KeepLogits: true, Sampling: decode.Sampling{Temperature: 0.8, TopK: 20, Seed: 3}}
+	cached, err := decode.Generate(newDecoder(t, m, DecoderConfig{}), prompts, cfg)
 	require.NoError(t, err)
-	cfg.NoCache = true
-	full, err := gen.Generate(prompts, cfg)
+	full, err := decode.Generate(newDecoder(t, m, DecoderConfig{NoCache: true}), prompts, cfg)
 	require.NoError(t, err)
 	assert.Equal(t, full.Tokens, cached.Tokens)
 	for b := range prompts {
@@ -168,35 +176,193 @@ func TestGenerateValidatesAndOverflows(t *testing.T) {
 	cfg.VocabSize, cfg.NPositions, cfg.NLayer = 30, 8, 1
 	m, err := New(cfg, 1)
 	require.NoError(t, err)
-	gen := m.NewGenerator()
-	defer gen.Close()
-	_, err = gen.Generate([][]int{{1, 2}, {}}, GenerateConfig{MaxNewTokens: 3})
+	dec := newDecoder(t, m, DecoderConfig{})
+	lim := decode.Limits{MaxLen: 3}
+	_, err = decode.Greedy(dec, [][]int{{1, 2}, {}}, lim)
 	assert.ErrorContains(t, err, "prompt 1 is empty")
-	_, err = gen.Generate([][]int{{1, 30}}, GenerateConfig{MaxNewTokens: 3})
-	assert.ErrorContains(t, err, "token 30 at position 1")
-	_, err = gen.Generate([][]int{{1, 2, 3}}, GenerateConfig{MaxNewTokens: 6, Overflow: Error})
-	assert.ErrorContains(t, err, "exceeds n_positions 8")
-	out, err := gen.Generate([][]int{{1, 2, 3}}, GenerateConfig{MaxNewTokens: 20, Overflow: Slide, Sampling: Sampling{Temperature: 1, TopP: 0.9, Seed: 4}})
+	_, err = decode.Greedy(dec, [][]int{{1, 30}}, lim)
+	assert.ErrorContains(t, err, "prompt 0: token 30 at position 1")
+	// 3 + 6 tokens: the last is never fed, so 8 positions are enough.
+	strict := newDecoder(t, m, DecoderConfig{Overflow: Error})
+	out, err := decode.Greedy(strict, [][]int{{1, 2, 3}}, decode.Limits{MaxLen: 6})
+	require.NoError(t, err)
+	assert.Len(t, out.Tokens[0], 6)
+	for _, noCache := range []bool{false, true} {
+		strict := newDecoder(t, m, DecoderConfig{Overflow: Error, NoCache: noCache})
+		_, err = decode.Greedy(strict, [][]int{{1, 2, 3}}, decode.Limits{MaxLen: 7})
+		assert.ErrorContains(t, err, "row 0 has 9 tokens, which exceeds n_positions 8", "noCache=%v", noCache)
+		_, err = decode.Greedy(strict, [][]int{{1, 2, 3, 4, 5, 6, 7, 8, 9}}, lim)
+		assert.ErrorContains(t, err, "exceeds n_positions 8", "a prompt past the window")
+	}
+	sc := decode.GenerateConfig{Limits: decode.Limits{MaxLen: 20}, Sampling: decode.Sampling{Temperature: 1, TopP: 0.9, Seed: 4}}
+	out, err = decode.Generate(dec, [][]int{{1, 2, 3}}, sc)
 	require.NoError(t, err)
 	assert.Len(t, out.Tokens[0], 20)
-	again, err := gen.Generate([][]int{{1, 2, 3}}, GenerateConfig{MaxNewTokens: 20, Overflow: Slide, Sampling: Sampling{Temperature: 1, TopP: 0.9, Seed: 4}})
+	again, err := decode.Generate(dec, [][]int{{1, 2, 3}}, sc)
 	require.NoError(t, err)
 	assert.Equal(t, out.Tokens, again.Tokens, "same seed, same sample")
+	_, err = m.NewDecoder(DecoderConfig{Overflow: 3})
+	assert.ErrorContains(t, err, "unknown overflow 3")
 }
 
-func TestSampling(t *testing.T) {
-	logits := []float32{1, 5, 3, 4.9, -2}
-	rng := newRNG(1)
-	assert.Equal(t, 1, sample(logits, Sampling{}, rng))
-	counts := map[int]int{}
-	for i := 0; i < 2000; i++ {
-		counts[sample(logits, Sampling{Temperature: 1, TopK: 2, Seed: 1}, rng)]++
+// TestGenerationIdsUnchanged pins generation through decode/ to the ids the
+// generator it replaced gave (gpt.Generator at commit b314e47, recorded in
+// testdata/generate-b314e47.json), with and without the cache: greedy and
+// sampled, past the window (sliding), with stop tokens, and prompts of
+// different lengths. Sampling from prompts of different lengths draws in
+// another order now (each step samples every row's next token in turn,
+// where the old generator interleaved rows by absolute position), so only
+// greedy runs are pinned for those.
+func TestGenerationIdsUnchanged(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "generate-b314e47.json"))
+	require.NoError(t, err)
+	var want map[string][][]int
+	require.NoError(t, json.Unmarshal(b, &want))
+	hf, err := Load(filepath.Join("testdata", "hf-gelu-new"))
+	require.NoError(t, err)
+	cfg := Tiny()
+	cfg.VocabSize, cfg.NPositions, cfg.NLayer = 30, 8, 1
+	small, err := New(cfg, 1)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name    string
+		m       *Model
+		prompts [][]int
+		cfg     decode.GenerateConfig
+	}{
+		{"hf-mixed-greedy", hf, [][]int{{1, 2, 3, 4, 5, 6, 7}, {9}}, decode.GenerateConfig{Limits: decode.Limits{MaxLen: 45}}},
+		{"hf-equal-sample", hf, [][]int{{1, 2, 3}, {4, 5, 6}, {1, 2, 3}},
+			decode.GenerateConfig{Limits: decode.Limits{MaxLen: 45}, Sampling: decode.Sampling{Temperature: 0.9, TopK: 20, TopP: 0.9, Seed: 5}}},
+		{"small-slide-sample", small, [][]int{{1, 2, 3}}, decode.GenerateConfig{Limits: decode.Limits{MaxLen: 20}, Sampling: decode.Sampling{Temperature: 1, TopP: 0.9, Seed: 4}}},
+		{"small-slide-mixed-greedy", small, [][]int{{1, 2, 3}, {7, 8, 9, 10, 11}}, decode.GenerateConfig{Limits: decode.Limits{MaxLen: 20}}},
+	} {
+		for _, noCache := range []bool{false, true} {
+			name := c.name
+			if noCache {
+				name += "-nocache"
+			}
+			out, err := decode.Generate(newDecoder(t, c.m, DecoderConfig{NoCache: noCache}), c.prompts, c.cfg)
+			require.NoError(t, err)
+			require.Contains(t, want, name)
+			assert.Equal(t, want[name], out.Tokens, name)
+		}
 	}
-	assert.Len(t, counts, 2, "top-k 2 draws only tokens 1 and 3")
-	assert.InDelta(t, 1/(1+math.Exp(-0.1)), float64(counts[1])/2000, 0.04)
-	counts = map[int]int{}
-	for i := 0; i < 2000; i++ {
-		counts[sample(logits, Sampling{Temperature: 1, TopP: 0.45}, rng)]++
+	// Stop tokens end rows (kept), the others go on.
+	out, err := decode.Generate(newDecoder(t, small, DecoderConfig{}), [][]int{{1, 2, 3}, {4, 5, 6}},
+		decode.GenerateConfig{Limits: decode.Limits{MaxLen: 20, EOS: []int{want["small-slide-mixed-greedy"][0][0]}}})
+	require.NoError(t, err)
+	assert.Len(t, out.Tokens[0], 1)
+}
+
+// TestDecoderCompilesFewPrograms: a decoder keeps its step programs across
+// calls: one per cache capacity of the doubling series, and one window.
+func TestDecoderCompilesFewPrograms(t *testing.T) {
+	m, err := Load(filepath.Join("testdata", "hf-gelu"))
+	require.NoError(t, err)
+	dec := newDecoder(t, m, DecoderConfig{})
+	for range 3 {
+		_, err := decode.Greedy(dec, [][]int{{1, 2}, {3}}, decode.Limits{MaxLen: 45})
+		require.NoError(t, err)
 	}
-	assert.Equal(t, map[int]int{1: 2000}, counts, "top-p 0.45: token 1 (p = 0.486) alone reaches it")
+	// n_positions 40: capacities 16, 32, 39, then the sliding window.
+	assert.Equal(t, 4, dec.Stats().Builds)
+	assert.Zero(t, dec.Stats().Evictions)
+}
+
+// TestBeamSearchOnGPT runs decode's beam search on a real (tiny, random)
+// GPT. Without end tokens and two new tokens, a beam as wide as the
+// vocabulary is exact: its n-best list is the exhaustive ranking of all
+// V² continuations, computed here from full-window forward passes, for
+// two prompts of different lengths in one batch. Beam 1 is greedy.
+func TestBeamSearchOnGPT(t *testing.T) {
+	m, err := Load(filepath.Join("testdata", "hf-gelu"))
+	require.NoError(t, err)
+	V := m.Config.VocabSize
+	prompts := [][]int{{5, 9, 2}, {17}}
+	hyps, err := decode.BeamSearch(newDecoder(t, m, DecoderConfig{}), prompts,
+		decode.BeamConfig{Limits: decode.Limits{MaxLen: 2}, Beam: V, NBest: 10})
+	require.NoError(t, err)
+	for i, p := range prompts {
+		// log P(y₁ | p) from p, and log P(y₂ | p y₁) for every y₁ in one batch.
+		lp1 := logSoftmax(lastRow(forward(t, m, 1, len(p), p), V))
+		ids := make([]int, 0, V*(len(p)+1))
+		for y := range V {
+			ids = append(append(ids, p...), y)
+		}
+		all := forward(t, m, V, len(p)+1, ids)
+		type seq struct {
+			y      [2]int
+			logits float64
+		}
+		var want []seq
+		for y1 := range V {
+			lp2 := logSoftmax(all[(y1*(len(p)+1)+len(p))*V : (y1*(len(p)+1)+len(p)+1)*V])
+			for y2 := range V {
+				want = append(want, seq{[2]int{y1, y2}, lp1[y1] + lp2[y2]})
+			}
+		}
+		sort.SliceStable(want, func(a, b int) bool { return want[a].logits > want[b].logits })
+		require.Len(t, hyps[i], 10)
+		for k, h := range hyps[i] {
+			assert.InDelta(t, want[k].logits, h.LogProb, 1e-4, "prompt %d rank %d", i, k)
+			if want[k].logits-want[k+1].logits > 1e-3 && (k == 0 || want[k-1].logits-want[k].logits > 1e-3) {
+				assert.Equal(t, want[k].y[:], h.Tokens, "prompt %d rank %d", i, k)
+			}
+		}
+		t.Logf("prompt %d: best %v log p %.4f", i, hyps[i][0].Tokens, hyps[i][0].LogProb)
+	}
+	// Greedy equals beam 1, here with an end token.
+	lim := decode.Limits{MaxLen: 12, EOS: []int{9}}
+	g, err := decode.Greedy(newDecoder(t, m, DecoderConfig{}), prompts, lim)
+	require.NoError(t, err)
+	one, err := decode.BeamSearch(newDecoder(t, m, DecoderConfig{}), prompts, decode.BeamConfig{Limits: lim, Beam: 1})
+	require.NoError(t, err)
+	for i := range prompts {
+		want := g.Tokens[i]
+		if want[len(want)-1] != 9 {
+			want = append(slices.Clone(want), 9)
+		}
+		assert.Equal(t, want, one[i][0].Tokens, "prompt %d", i)
+	}
+}
+
+func lastRow(logits []float32, vocab int) []float32 { return logits[len(logits)-vocab:] }
+
+func logSoftmax(l []float32) []float64 {
+	m := math.Inf(-1)
+	for _, x := range l {
+		m = math.Max(m, float64(x))
+	}
+	var s float64
+	for _, x := range l {
+		s += math.Exp(float64(x) - m)
+	}
+	out := make([]float64, len(l))
+	for i, x := range l {
+		out[i] = float64(x) - m - math.Log(s)
+	}
+	return out
+}
+
+// TestDecoderFloat64: a float64 model decodes through the same programs;
+// the cache gives the window's logits.
+func TestDecoderFloat64(t *testing.T) {
+	cfg := Tiny()
+	cfg.VocabSize, cfg.NPositions, cfg.NLayer = 30, 20, 2
+	s, err := blocks.NewStore(tensor.Float64, 2)
+	require.NoError(t, err)
+	m, err := newModel(cfg, s)
+	require.NoError(t, err)
+	gc := decode.GenerateConfig{Limits: decode.Limits{MaxLen: 25}, KeepLogits: true}
+	prompts := [][]int{{3, 1, 4, 1, 5}, {9, 2}}
+	cached, err := decode.Generate(newDecoder(t, m, DecoderConfig{}), prompts, gc)
+	require.NoError(t, err)
+	full, err := decode.Generate(newDecoder(t, m, DecoderConfig{NoCache: true}), prompts, gc)
+	require.NoError(t, err)
+	assert.Equal(t, full.Tokens, cached.Tokens)
+	for b := range prompts {
+		for s := range full.Logits[b] {
+			assert.InDeltaSlice(t, full.Logits[b][s], cached.Logits[b][s], 1e-6, "row %d step %d", b, s)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/seq2gpt/seq2gpt/blocks"
 	"github.com/seq2gpt/seq2gpt/internal/gradcheck"
+	"github.com/seq2gpt/seq2gpt/train"
 )
 
 // TestGradientWholeModel checks every parameter's gradient of the LM loss
@@ -26,11 +27,16 @@ func TestGradientWholeModel(t *testing.T) {
 			require.NoError(t, s.Set(n, gradcheck.Tensor(uint64(len(n)), 0.3, v.Shape()[0]).Data().([]float64)))
 		}
 	}
-	lg, err := m.BuildLM(blocks.Eval, 2, 5, true, 0)
+	lm := LM{m}
+	g := blocks.NewGraph(s, blocks.Eval, 0)
+	built, err := lm.Build(g, train.Key{Mode: blocks.Eval, Batch: 2, Len: 5})
 	require.NoError(t, err)
-	ids := []int{1, 4, 4, 9, 0, 3, 10, 2, 7, 5}
-	require.NoError(t, lg.Feed(ids, []int{4, 4, 9, 0, IgnoreIndex, 10, 2, 7, 5, 1}))
-	_, params := lg.Params()
-	_, err = gradcheck.Check(lg.G, []*G.Node{lg.Loss}, params, gradcheck.Config{Tol: 1e-5})
+	b, err := lm.Batch(2, 5, []int{1, 4, 4, 9, 0, 3, 10, 2, 7, 5}, []int{4, 4, 9, 0, IgnoreIndex, 10, 2, 7, 5, 1})
+	require.NoError(t, err)
+	for name, n := range built.Inputs {
+		require.NoError(t, G.Let(n, b.Inputs[name]))
+	}
+	_, params := g.Params()
+	_, err = gradcheck.Check(g.G, []*G.Node{built.Loss}, params, gradcheck.Config{Tol: 1e-5})
 	require.NoError(t, err)
 }

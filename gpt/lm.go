@@ -3,15 +3,16 @@ package gpt
 import (
 	"github.com/pkg/errors"
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
-// LM is the model as the training engine sees it: a train.Model whose
-// programs take windows of token ids ("ids", tensor.Int [B·T]) and their
-// next tokens ("targets", [B·T]) and minimise the next-token cross-entropy.
+// LM is the model as the engine sees it: the one adapter from GPT to
+// train.Model. Its programs (train.Key.Kind) are the language model over
+// windows with its loss (KindLM: what the Trainer trains and evaluates),
+// the same without targets (KindLogits) and a decoding step against a
+// key/value cache (KindDecode); Decoder runs the last two for decode/.
 type LM struct{ *Model }
 
 var _ train.Model = LM{}
@@ -19,17 +20,19 @@ var _ train.Model = LM{}
 // Store implements train.Model.
 func (l LM) Store() *blocks.Store { return l.Model.Store }
 
-// Build implements train.Model: key.Len is the window length T.
+// Build implements train.Model: key.Len is the window length T (1 for a
+// decode step, whose cache capacity is key.Cache).
 func (l LM) Build(g *blocks.Graph, key train.Key) (train.Built, error) {
-	lg, err := l.addLM(g, key.Batch, key.Len, true)
-	if err != nil {
+	if err := l.checkKey(key); err != nil {
 		return train.Built{}, err
 	}
-	return train.Built{
-		Loss:    lg.Loss,
-		Inputs:  map[string]*G.Node{"ids": lg.IDs, "targets": lg.Targets},
-		Outputs: map[string]*G.Node{"logits": lg.Logits},
-	}, nil
+	switch key.Kind {
+	case KindLogits:
+		return l.window(g, key.Batch, key.Len, false)
+	case KindDecode:
+		return l.decodeStep(g, key.Batch, key.Cache)
+	}
+	return l.window(g, key.Batch, key.Len, true)
 }
 
 // Batch turns B windows of T ids and their targets into the engine's batch,
@@ -42,7 +45,7 @@ func (l LM) Batch(batch, steps int, ids, targets []int) (train.Batch, error) {
 	if err != nil {
 		return train.Batch{}, err
 	}
-	tv := make([]float32, len(targets))
+	tv := make([]float64, len(targets))
 	n := 0
 	for i, id := range targets {
 		if id != IgnoreIndex {
@@ -51,11 +54,11 @@ func (l LM) Batch(batch, steps int, ids, targets []int) (train.Batch, error) {
 			}
 			n++
 		}
-		tv[i] = float32(id)
+		tv[i] = float64(id)
 	}
 	return train.Batch{
 		Key:    train.Key{Batch: batch, Len: steps},
-		Inputs: map[string]G.Value{"ids": it, "targets": tensor.New(tensor.WithShape(len(tv)), tensor.WithBacking(tv))},
+		Inputs: map[string]G.Value{"ids": it, "targets": denseOf(l.Model.Store.Dtype(), tv, len(tv))},
 		Weight: float64(n),
 	}, nil
 }

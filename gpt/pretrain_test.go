@@ -1,9 +1,11 @@
 package gpt
 
 import (
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
@@ -75,4 +77,33 @@ func TestPretrainBeatsUnigramOnSOTU(t *testing.T) {
 	t.Logf("vocab %d, train %d tokens, valid %d; validation loss %.3f → %.3f, unigram %.3f", tok.VocabSize(), len(trainIDs), len(validIDs), before, after, unigram)
 	require.Greater(t, before, unigram, "an untrained model should be worse than unigram")
 	require.Less(t, after, unigram, "validation loss after %d steps", steps)
+}
+
+// TestLMDataPadsShortBatch: 7 windows in batches of 3 make an epoch of
+// 3, 3 and 1 windows; the short one is filled with 2 empty rows, so every
+// micro-batch has the one key, and its weight counts only real targets.
+func TestLMDataPadsShortBatch(t *testing.T) {
+	cfg := Tiny()
+	cfg.VocabSize, cfg.NPositions, cfg.NLayer = 30, 8, 1
+	m, err := New(cfg, 1)
+	require.NoError(t, err)
+	tokens := make([]int, 7*4+1)
+	for i := range tokens {
+		tokens[i] = i % 30
+	}
+	w, err := datasets.NewLMWindows(tokens, 4, 0)
+	require.NoError(t, err)
+	require.Equal(t, 7, w.Len())
+	data, err := LM{m}.NewLMData(w, 3, 1, 5)
+	require.NoError(t, err)
+	var weights []float64
+	for range 3 {
+		bs, err := data.Next()
+		require.NoError(t, err)
+		require.Len(t, bs, 1)
+		assert.Equal(t, train.Key{Batch: 3, Len: 4}, bs[0].Key)
+		weights = append(weights, bs[0].Weight)
+	}
+	sort.Float64s(weights)
+	assert.Equal(t, []float64{4, 12, 12}, weights, "the short batch counts its one window")
 }

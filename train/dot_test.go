@@ -57,7 +57,9 @@ func TestDotGroupsFollowBlocks(t *testing.T) {
 	gv := parseDot(t, src)
 	g, err := tr.Graph(key)
 	require.NoError(t, err)
-	forward := tr.programs[key].forward
+	p, err := tr.program(key)
+	require.NoError(t, err)
+	forward := p.forward
 	in := clusterOf(gv)
 	assert.Len(t, gv.Nodes.Nodes, forward, "one dot node per forward node, no gradients")
 	assert.Less(t, forward, len(g.G.AllNodes()))

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/pkg/errors"
@@ -10,35 +9,6 @@ import (
 
 	"github.com/seq2gpt/seq2gpt/blocks"
 )
-
-// Key identifies one compiled program: a graph's shape is fixed when it is
-// built, so each (mode, batch size, length bucket) gets its own. Batches of
-// one bucket are padded to Len, so a few buckets serve every length.
-type Key struct {
-	Mode  blocks.Mode
-	Batch int
-	Len   int
-}
-
-func (k Key) String() string { return fmt.Sprintf("%v/B%d/T%d", k.Mode, k.Batch, k.Len) }
-
-// Built is what a Model adds to a graph.
-type Built struct {
-	// Loss is the scalar to minimise. Required in training programs;
-	// optional in evaluation programs.
-	Loss *G.Node
-	// Inputs are the nodes each run sets with G.Let, by name: every batch
-	// must give exactly these.
-	Inputs map[string]*G.Node
-	// Outputs are nodes read after each run (logits, attention weights).
-	Outputs map[string]*G.Node
-}
-
-// Model builds a graph for a key over the parameters of its Store.
-type Model interface {
-	Store() *blocks.Store
-	Build(g *blocks.Graph, key Key) (Built, error)
-}
 
 // Batch is one run's inputs. Key.Mode is set by the Trainer (Train in Step,
 // Eval in Evaluate).
@@ -58,14 +28,19 @@ type Config struct {
 	ClipNorm float64
 	// DropoutSeed seeds every training graph's dropout masks.
 	DropoutSeed uint64
+	// MaxPrograms caps the compiled programs kept (least recently used
+	// is evicted; 0 means DefaultMaxPrograms). Each is a build, a G.Grad
+	// and a compile: bucket batch lengths (datasets.Buckets) so a few
+	// keys serve every batch.
+	MaxPrograms int
 }
 
 // Stats counts the work a Trainer did.
 type Stats struct {
-	Builds   int // graphs built (Model.Build and, for training, G.Grad)
-	Compiles int // programs compiled into tape machines
-	Runs     int // forward (and backward) passes
-	Steps    int // optimizer updates
+	Builds    int // programs built and compiled (Model.Build, for training G.Grad, the tape machine)
+	Evictions int // programs closed to keep at most Config.MaxPrograms
+	Runs      int // forward (and backward) passes
+	Steps     int // optimizer updates
 }
 
 // StepResult describes one update.
@@ -77,16 +52,17 @@ type StepResult struct {
 }
 
 // Trainer trains a Model: it compiles one program per Key on first use and
-// reuses it (each step only sets inputs and runs), accumulates gradients over
-// micro-batches, clips them and applies the optimizer to the Store's tensors,
-// which every program shares.
+// keeps it in a Cache of at most Config.MaxPrograms (each step only sets
+// inputs and runs), accumulates gradients over micro-batches, clips them
+// and applies the optimizer to the Store's tensors, which every program
+// shares.
 //
 // A Trainer is not safe for concurrent use.
 type Trainer struct {
 	model    Model
 	store    *blocks.Store
 	cfg      Config
-	programs map[Key]*program
+	programs *Cache
 	grads    map[string]*tensor.Dense
 	touched  map[string]bool
 	step     int
@@ -109,16 +85,29 @@ func New(model Model, cfg Config) (*Trainer, error) {
 	if cfg.ClipNorm < 0 || math.IsNaN(cfg.ClipNorm) || math.IsInf(cfg.ClipNorm, 0) {
 		return nil, errors.Errorf("train: clip norm %v is not non-negative and finite", cfg.ClipNorm)
 	}
-	return &Trainer{
+	if cfg.MaxPrograms < 0 {
+		return nil, errors.Errorf("train: MaxPrograms %d is negative (0 means the default %d)", cfg.MaxPrograms, DefaultMaxPrograms)
+	}
+	t := &Trainer{
 		model: model, store: model.Store(), cfg: cfg,
-		programs: map[Key]*program{},
-		grads:    map[string]*tensor.Dense{},
-		touched:  map[string]bool{},
-	}, nil
+		grads:   map[string]*tensor.Dense{},
+		touched: map[string]bool{},
+	}
+	var err error
+	t.programs, err = NewCache(cfg.MaxPrograms, func(k Key) (*Program, error) { return Compile(model, k, cfg.DropoutSeed) })
+	return t, err
 }
 
 // Stats returns the counters.
-func (t *Trainer) Stats() Stats { return t.stats }
+func (t *Trainer) Stats() Stats {
+	s := t.stats
+	cs := t.programs.Stats()
+	s.Builds, s.Evictions = cs.Builds, cs.Evictions
+	return s
+}
+
+// Programs lists the keys of the programs held, most recently used first.
+func (t *Trainer) Programs() []Key { return t.programs.Keys() }
 
 // StepCount is the number of updates taken.
 func (t *Trainer) StepCount() int { return t.step }
@@ -126,98 +115,29 @@ func (t *Trainer) StepCount() int { return t.step }
 // DropoutCalls is the dropout random state: the number of masks drawn.
 func (t *Trainer) DropoutCalls() uint64 { return t.dropout }
 
-// program is one compiled graph.
-type program struct {
-	key     Key
-	graph   *blocks.Graph
-	built   Built
-	forward int      // number of nodes Model.Build added
-	names   []string // bound parameters
-	grads   []*G.Value
-	loss    *G.Value
-	outputs map[string]*G.Value
-	vm      G.VM
-}
+// program returns key's program from the cache, building it if needed.
+func (t *Trainer) program(key Key) (*Program, error) { return t.programs.Get(key) }
 
-func (t *Trainer) program(key Key) (*program, error) {
-	if p, ok := t.programs[key]; ok {
-		return p, nil
-	}
-	if key.Batch <= 0 || key.Len <= 0 {
-		return nil, errors.Errorf("train: key %v needs a positive batch size and length", key)
-	}
-	g := blocks.NewGraph(t.store, key.Mode, t.cfg.DropoutSeed)
-	built, err := t.model.Build(g, key)
-	if err != nil {
-		return nil, errors.Wrapf(err, "train: building %v", key)
-	}
-	p := &program{key: key, graph: g, built: built, outputs: map[string]*G.Value{},
-		forward: len(g.G.AllNodes())}
-	if built.Loss != nil {
-		if !built.Loss.IsScalar() {
-			return nil, errors.Errorf("train: %v: loss has shape %v, want a scalar", key, built.Loss.Shape())
-		}
-		p.loss = new(G.Value)
-		G.Read(built.Loss, p.loss)
-	} else if key.Mode == blocks.Train {
-		return nil, errors.Errorf("train: %v: the model built no loss", key)
-	}
-	if key.Mode == blocks.Train {
-		names, nodes := g.Params()
-		if len(nodes) == 0 {
-			return nil, errors.Errorf("train: %v: the graph binds no parameters", key)
-		}
-		// One G.Grad call: a second one on the same graph returns the first
-		// cost's gradients (GORGONIA-NOTES).
-		gn, err := G.Grad(built.Loss, nodes...)
-		if err != nil {
-			return nil, errors.Wrapf(err, "train: %v: gradients", key)
-		}
-		p.names = names
-		p.grads = make([]*G.Value, len(gn))
-		for i, n := range gn {
-			p.grads[i] = new(G.Value)
-			G.Read(n, p.grads[i]) // .Value() of an intermediate can be clobbered
-		}
-	}
-	for _, name := range sortedKeys(built.Outputs) {
-		v := new(G.Value)
-		G.Read(built.Outputs[name], v)
-		p.outputs[name] = v
-	}
-	t.stats.Builds++
-	p.vm = G.NewTapeMachine(g.G)
-	t.stats.Compiles++
-	t.programs[key] = p
-	return p, nil
-}
-
-// run sets b's inputs and runs p once.
-func (t *Trainer) run(p *program, b Batch) error {
+// run sets b's inputs, which must be exactly the program's, and runs p once.
+func (t *Trainer) run(p *Program, b Batch) error {
 	for name := range b.Inputs {
-		if _, ok := p.built.Inputs[name]; !ok {
+		if _, ok := p.inputs[name]; !ok {
 			return errors.Errorf("train: %v: batch has input %q, which the graph does not take (it takes %v)",
-				p.key, name, sortedKeys(p.built.Inputs))
+				p.key, name, p.Inputs())
 		}
 	}
-	for _, name := range sortedKeys(p.built.Inputs) {
-		n := p.built.Inputs[name]
+	for _, name := range p.order {
 		v, ok := b.Inputs[name]
 		if !ok {
 			return errors.Errorf("train: %v: batch lacks input %q", p.key, name)
 		}
-		if !v.Shape().Eq(n.Shape()) || v.Dtype() != n.Dtype() {
-			return errors.Errorf("train: %v: input %q is %v %v, the graph wants %v %v",
-				p.key, name, v.Shape(), v.Dtype(), n.Shape(), n.Dtype())
-		}
-		if err := G.Let(n, v); err != nil {
-			return errors.Wrapf(err, "train: %v: input %q", p.key, name)
+		if err := p.Let(name, v); err != nil {
+			return err
 		}
 	}
 	p.graph.Dropout.Calls = t.dropout
-	p.vm.Reset()
-	if err := p.vm.RunAll(); err != nil {
-		return errors.Wrapf(err, "train: running %v", p.key)
+	if err := p.Run(); err != nil {
+		return err
 	}
 	t.dropout = p.graph.Dropout.Calls
 	t.stats.Runs++
@@ -232,10 +152,11 @@ func (t *Trainer) run(p *program, b Batch) error {
 // (with wᵢ the batches' weights, so micro-batches weighted by their token
 // counts give the gradient of the mean over all tokens, as one large batch
 // would), clips ∇ to Config.ClipNorm and applies the optimizer with the
-// schedule's rate for this update. A NaN or infinite loss or gradient is an
-// error that names the step and the first parameter affected, in store
-// order (and the first non-finite weight, when that is another), and leaves
-// the parameters unchanged: one bad update would spread NaN to every weight.
+// schedule's rate for this update. A NaN or infinite loss or gradient is a
+// *NonFiniteError that names the step and the first parameter affected, in
+// store order (and the first non-finite weight, when that is another), and
+// leaves the parameters unchanged: one bad update would spread NaN to every
+// weight.
 func (t *Trainer) Step(micro ...Batch) (StepResult, error) {
 	if len(micro) == 0 {
 		return StepResult{}, errors.New("train: Step needs at least one batch")
@@ -267,7 +188,7 @@ func (t *Trainer) Step(micro ...Batch) (StepResult, error) {
 		if w == 0 {
 			w = 1
 		}
-		l, err := scalar(*p.loss)
+		l, err := p.Loss()
 		if err != nil {
 			return StepResult{}, err
 		}
@@ -280,9 +201,8 @@ func (t *Trainer) Step(micro ...Batch) (StepResult, error) {
 	}
 	params := t.params()
 	norm := GradNorm(params)
-	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
-		return StepResult{}, errors.Errorf("train: step %d: loss %v, gradient norm %v: not updating; %s",
-			t.step+1, loss, norm, blame(params))
+	if !isFinite(loss) || !isFinite(norm) {
+		return StepResult{}, nonFinite(t.step+1, loss, norm, params)
 	}
 	if t.cfg.ClipNorm > 0 {
 		if _, err := ClipGradNorm(params, t.cfg.ClipNorm); err != nil {
@@ -296,37 +216,6 @@ func (t *Trainer) Step(micro ...Batch) (StepResult, error) {
 	t.step++
 	t.stats.Steps++
 	return StepResult{Step: t.step, Loss: loss, LR: lr, GradNorm: norm}, nil
-}
-
-// blame names the first parameter, in store order, whose gradient or value
-// holds a NaN or an infinity, with the element, and also the first whose
-// value does when that is another parameter: a non-finite weight usually
-// makes every gradient non-finite, so the first gradient alone would point
-// at the wrong place.
-func blame(params []Param) string {
-	var first, weight string
-	for _, p := range params {
-		if weight == "" {
-			if i, x, bad := firstNonFinite(p.Value); bad {
-				weight = fmt.Sprintf("%q (value[%d] = %v)", p.Name, i, x)
-				if first == "" {
-					first = weight
-				}
-			}
-		}
-		if first == "" && p.Grad != nil {
-			if i, x, bad := firstNonFinite(p.Grad); bad {
-				first = fmt.Sprintf("%q (gradient[%d] = %v)", p.Name, i, x)
-			}
-		}
-	}
-	switch {
-	case first == "":
-		return "no parameter or gradient is NaN or infinite (look at the inputs)"
-	case weight == "" || weight == first:
-		return "first parameter affected (store order): " + first
-	}
-	return "first parameter affected (store order): " + first + "; first non-finite weight: " + weight
 }
 
 // firstNonFinite finds the first NaN or infinite element of a float tensor.
@@ -427,15 +316,19 @@ func (t *Trainer) Evaluate(b Batch) (EvalResult, error) {
 		return EvalResult{}, err
 	}
 	res := EvalResult{Loss: math.NaN(), Outputs: map[string]tensor.Tensor{}}
-	if p.loss != nil {
-		if res.Loss, err = scalar(*p.loss); err != nil {
+	if p.HasLoss() {
+		if res.Loss, err = p.Loss(); err != nil {
 			return EvalResult{}, err
 		}
 	}
-	for name, v := range p.outputs {
-		tt, ok := (*v).(tensor.Tensor)
+	for _, name := range p.Outputs() {
+		v, err := p.Output(name)
+		if err != nil {
+			return EvalResult{}, err
+		}
+		tt, ok := v.(tensor.Tensor)
 		if !ok {
-			f, err := scalar(*v)
+			f, err := scalar(v)
 			if err != nil {
 				return EvalResult{}, errors.Wrapf(err, "output %q", name)
 			}
@@ -457,13 +350,4 @@ func (t *Trainer) Graph(key Key) (*blocks.Graph, error) {
 }
 
 // Close releases the compiled programs.
-func (t *Trainer) Close() error {
-	var first error
-	for k, p := range t.programs {
-		if err := p.vm.Close(); err != nil && first == nil {
-			first = errors.Wrapf(err, "train: closing %v", k)
-		}
-	}
-	t.programs = map[Key]*program{}
-	return first
-}
+func (t *Trainer) Close() error { return t.programs.Close() }

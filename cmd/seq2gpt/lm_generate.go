@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
+	"github.com/seq2gpt/seq2gpt/decode"
 	"github.com/seq2gpt/seq2gpt/gpt"
 )
 
@@ -97,11 +98,17 @@ func runGenerate(out io.Writer, f *generateFlags) error {
 	for i := range prompts {
 		prompts[i] = prompt
 	}
-	gen := m.NewGenerator()
-	defer gen.Close()
-	res, err := gen.Generate(prompts, gpt.GenerateConfig{
-		MaxNewTokens: f.maxNew, StopTokens: f.stop, Overflow: ov, NoCache: f.noCache,
-		Sampling: gpt.Sampling{Temperature: f.temperature, TopK: f.topK, TopP: f.topP, Seed: f.seed},
+	if f.maxNew < 1 {
+		return errors.Errorf("--max-new-tokens %d must be at least 1", f.maxNew)
+	}
+	dec, err := m.NewDecoder(gpt.DecoderConfig{Overflow: ov, NoCache: f.noCache})
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	res, err := decode.Generate(dec, prompts, decode.GenerateConfig{
+		Limits:   decode.Limits{MaxLen: f.maxNew, EOS: f.stop},
+		Sampling: decode.Sampling{Temperature: f.temperature, TopK: f.topK, TopP: f.topP, Seed: f.seed},
 	})
 	if err != nil {
 		return err
@@ -127,17 +134,20 @@ func runGenerate(out io.Writer, f *generateFlags) error {
 // printSamples prints a few samples after training.
 func printSamples(out io.Writer, m *gpt.Model, tok *datasets.BPE, prompt string, n, tokens int, seed uint64) error {
 	ids := tok.Encode(prompt)
-	if len(ids) == 0 {
+	if len(ids) == 0 || tokens <= 0 {
 		return nil
 	}
 	prompts := make([][]int, n)
 	for i := range prompts {
 		prompts[i] = ids
 	}
-	gen := m.NewGenerator()
-	defer gen.Close()
-	res, err := gen.Generate(prompts, gpt.GenerateConfig{MaxNewTokens: tokens,
-		Sampling: gpt.Sampling{Temperature: 0.8, TopK: 40, Seed: seed}})
+	dec, err := m.NewDecoder(gpt.DecoderConfig{})
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	res, err := decode.Generate(dec, prompts, decode.GenerateConfig{Limits: decode.Limits{MaxLen: tokens},
+		Sampling: decode.Sampling{Temperature: 0.8, TopK: 40, Seed: seed}})
 	if err != nil {
 		return err
 	}

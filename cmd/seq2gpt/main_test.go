@@ -92,10 +92,14 @@ func TestGenerateMatchesTorchGreedy(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(b, &ref))
 	for i, p := range ref.Prompts {
-		stdout, err := run(t, "lm", "generate", "--model", dir, "--ids", joinIDs(p), "--temperature", "0",
-			"--max-new-tokens", "12", "--print-ids")
-		require.NoError(t, err)
-		assert.Equal(t, joinIDs(ref.Greedy[i])+"\n", stdout)
+		// A temperature too small to divide by is greedy too (1e-320 once
+		// overflowed the logits to ±Inf and sampled garbage).
+		for _, temp := range []string{"0", "1e-320"} {
+			stdout, err := run(t, "lm", "generate", "--model", dir, "--ids", joinIDs(p), "--temperature", temp,
+				"--max-new-tokens", "12", "--print-ids")
+			require.NoError(t, err)
+			assert.Equal(t, joinIDs(ref.Greedy[i])+"\n", stdout, "temperature %s", temp)
+		}
 	}
 }
 
@@ -109,6 +113,10 @@ func TestCommandErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "token 99 at position 1 is outside the vocabulary [0, 50)")
 	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1", "--max-new-tokens", "60", "--overflow", "error")
 	assert.ErrorContains(t, err, "exceeds n_positions 40")
+	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1", "--max-new-tokens", "0")
+	assert.ErrorContains(t, err, "--max-new-tokens 0 must be at least 1")
+	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1", "--temperature", "-1")
+	assert.ErrorContains(t, err, "temperature -1")
 	_, err = run(t, "lm", "generate", "--model", t.TempDir(), "--ids", "1")
 	assert.Error(t, err)
 	_, err = run(t, "lm", "train", "--preset", "huge")
