@@ -108,3 +108,8 @@ var wordBreakMid = map[rune]bool{
 func caseIgnorable(r rune) bool {
 	return wordBreakMid[r] || unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf, unicode.Lm, unicode.Sk)
 }
+
+// RStrip is Python's str.rstrip() with no argument: it removes trailing
+// whitespace as Python counts it (Go's unicode.IsSpace and U+001C–U+001F).
+// The sacrebleu command strips each line it reads with it.
+func RStrip(s string) string { return rstrip(s) }

@@ -88,12 +88,19 @@ type sacreBLEUFixture struct {
 	} `json:"stress_corpus"`
 }
 
+func readSacreBLEU() (sacreBLEUFixture, error) {
+	var f sacreBLEUFixture
+	b, err := os.ReadFile(filepath.Join("testdata", "sacrebleu.json"))
+	if err != nil {
+		return f, err
+	}
+	return f, json.Unmarshal(b, &f)
+}
+
 func loadSacreBLEU(t *testing.T) sacreBLEUFixture {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "sacrebleu.json"))
+	f, err := readSacreBLEU()
 	require.NoError(t, err)
-	var f sacreBLEUFixture
-	require.NoError(t, json.Unmarshal(b, &f))
 	require.Equal(t, SacreBLEUVersion, f.Version, "the fixture was made with another sacreBLEU")
 	require.Len(t, f.Corpus.Hyps, 300)
 	return f
@@ -333,4 +340,35 @@ func TestPythonStringSemantics(t *testing.T) {
 		}
 	}
 	assert.Empty(t, bad, "against Python %s (Unicode %s)", tab.Python, tab.Unicode)
+}
+
+// BenchmarkCorpusBLEU: sacreBLEU's default BLEU of the 300-sentence
+// fixture corpus against two references.
+func BenchmarkCorpusBLEU(b *testing.B) {
+	f, err := readSacreBLEU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, _ := NewBLEU(BLEUConfig{})
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := m.Corpus(f.Corpus.Hyps, f.Corpus.Refs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCorpusCHRF: sacreBLEU's default chrF2 on the same corpus.
+func BenchmarkCorpusCHRF(b *testing.B) {
+	f, err := readSacreBLEU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, _ := NewCHRF(CHRFConfig{})
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := m.Corpus(f.Corpus.Hyps, f.Corpus.Refs); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
