@@ -53,4 +53,34 @@
 // names the sacreBLEU release whose behaviour a score matches: a score
 // printed with it is the score sacreBLEU 2.6.0 prints for the same input
 // and options.
+//
+// # Classification, regression and GLUE: scikit-learn and scipy
+//
+//	s, err := metrics.GLUE("mrpc", gold, pred) // []int label indices
+//	fmt.Println(s)                              // f1 0.8123, accuracy 0.7500
+//	s, err = metrics.STSB(goldScores, predScores)
+//
+// Accuracy, F1 (one label against the rest; sklearn's binary F1 with
+// pos_label), MacroF1, MCC (the multi-class form; sklearn's
+// matthews_corrcoef), Pearson (scipy.stats.pearsonr) and Spearman
+// (scipy.stats.spearmanr, average ranks for ties) take the gold values
+// first, as sklearn does, and equal sklearn 1.2.1's and scipy 1.10.1's
+// values to 1e-12 (testdata/gen_sklearn.py). GLUE gives each task's
+// official metrics, main one first: CoLA mcc; MRPC and QQP f1 (label 1
+// positive) and accuracy; STS-B pearson and spearman; SST-2, MNLI matched
+// and mismatched, QNLI, RTE and WNLI accuracy; AX mcc.
+//
+// Undefined values are never NaN. Empty input is ErrEmpty (wrapped; use
+// errors.Is). A value that does not exist is an *UndefinedError that says
+// why: MCC when the predictions or the gold labels are one label, Pearson
+// and Spearman when a side is constant or there is one pair, F1 when the
+// positive label occurs nowhere. The libraries differ: sklearn 1.2.1
+// returns 0.0 for such an MCC without a warning and 0.0 with an
+// UndefinedMetricWarning for such an F1; scipy returns NaN with a
+// ConstantInputWarning (or raises for fewer than two pairs). We return
+// the error because a constant model (common early in fine-tuning) should
+// not look like one that scored 0; GLUE and STSB turn it into a Score
+// whose Undefined field says why (Value 0), so an evaluation still
+// reports its other metrics. F1 with no predicted positives, but gold
+// ones, is 0 (2·TP / (2·TP + FP + FN) is defined), as in sklearn.
 package metrics
