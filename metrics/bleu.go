@@ -332,20 +332,16 @@ func (b *BLEU) ScoreStats(st BLEUStats, nrefs int) (BLEUScore, error) {
 // pass [][]string{refs} for a single reference). An empty hypothesis is
 // scored, not skipped.
 func (b *BLEU) Corpus(hyps []string, refs [][]string) (BLEUScore, error) {
-	if err := checkStreams("BLEU", hyps, refs); err != nil {
-		return BLEUScore{}, err
-	}
 	var total BLEUStats
-	seg := make([]string, len(refs))
-	for i, h := range hyps {
-		for k := range refs {
-			seg[k] = refs[k][i]
-		}
+	err := eachSegment("BLEU", hyps, refs, func(h string, seg []string) error {
 		st, err := b.SegmentStats(h, seg)
-		if err != nil {
-			return BLEUScore{}, err
+		if err == nil {
+			total.Add(st)
 		}
-		total.Add(st)
+		return err
+	})
+	if err != nil {
+		return BLEUScore{}, err
 	}
 	return b.ScoreStats(total, len(refs))
 }
@@ -358,6 +354,24 @@ func (b *BLEU) Sentence(hyp string, refs []string) (BLEUScore, error) {
 		return BLEUScore{}, err
 	}
 	return b.ScoreStats(st, len(refs))
+}
+
+// eachSegment checks the streams, then calls fn with each hypothesis and
+// its references (one from each stream).
+func eachSegment(metric string, hyps []string, refs [][]string, fn func(hyp string, refs []string) error) error {
+	if err := checkStreams(metric, hyps, refs); err != nil {
+		return err
+	}
+	seg := make([]string, len(refs))
+	for i, h := range hyps {
+		for k := range refs {
+			seg[k] = refs[k][i]
+		}
+		if err := fn(h, seg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkStreams checks that there is something to score and that each

@@ -278,20 +278,16 @@ func (c *CHRF) ScoreStats(st CHRFStats, nrefs int) (CHRFScore, error) {
 // Corpus is corpus chrF of hyps against refs, where refs[k] is the k-th
 // reference stream: statistics summed over sentences, then one F-score.
 func (c *CHRF) Corpus(hyps []string, refs [][]string) (CHRFScore, error) {
-	if err := checkStreams("chrF", hyps, refs); err != nil {
-		return CHRFScore{}, err
-	}
 	var total CHRFStats
-	seg := make([]string, len(refs))
-	for i, h := range hyps {
-		for k := range refs {
-			seg[k] = refs[k][i]
-		}
+	err := eachSegment("chrF", hyps, refs, func(h string, seg []string) error {
 		st, err := c.SegmentStats(h, seg)
-		if err != nil {
-			return CHRFScore{}, err
+		if err == nil {
+			total.Add(st)
 		}
-		total.Add(st)
+		return err
+	})
+	if err != nil {
+		return CHRFScore{}, err
 	}
 	return c.ScoreStats(total, len(refs))
 }
