@@ -98,10 +98,6 @@ func runBLEU(stdin io.Reader, out, stderr io.Writer, refFiles []string, f *bleuF
 	if err != nil {
 		return err
 	}
-	type scorer struct {
-		bleu *metrics.BLEU
-		chrf *metrics.CHRF
-	}
 	var scorers []scorer
 	for _, n := range names {
 		switch n {
@@ -111,14 +107,20 @@ func runBLEU(stdin io.Reader, out, stderr io.Writer, refFiles []string, f *bleuF
 			if err != nil {
 				return errors.Wrap(err, "--smooth-value")
 			}
-			scorers = append(scorers, scorer{bleu: b})
+			scorers = append(scorers, scorer{
+				corpus:   func(h []string, r [][]string) (printed, error) { s, err := b.Corpus(h, r); return fromBLEU(s), err },
+				sentence: func(h string, r []string) (printed, error) { s, err := b.Sentence(h, r); return fromBLEU(s), err },
+			})
 		case "chrf":
 			c, err := metrics.NewCHRF(metrics.CHRFConfig{CharOrder: f.chrfChar, WordOrder: f.chrfWord, Beta: f.chrfBeta,
 				Lowercase: f.chrfLowercase, Whitespace: f.chrfWhitespace, EpsSmoothing: f.chrfEps})
 			if err != nil {
 				return err
 			}
-			scorers = append(scorers, scorer{chrf: c})
+			scorers = append(scorers, scorer{
+				corpus:   func(h []string, r [][]string) (printed, error) { s, err := c.Corpus(h, r); return fromCHRF(s), err },
+				sentence: func(h string, r []string) (printed, error) { s, err := c.Sentence(h, r); return fromCHRF(s), err },
+			})
 		}
 	}
 
@@ -146,49 +148,60 @@ func runBLEU(stdin io.Reader, out, stderr io.Writer, refFiles []string, f *bleuF
 	}
 
 	if f.sentence {
-		s := scorers[0]
+		// sacrebleu's sentence level prints text lines whatever --format says.
 		seg := make([]string, len(refs))
 		for i, h := range hyps {
 			for k := range refs {
 				seg[k] = refs[k][i]
 			}
-			var line string
-			if s.bleu != nil {
-				r, err := s.bleu.Sentence(h, seg)
-				if err != nil {
-					return err
-				}
-				line = scoreText(r.Score, f, func(sig string) string { return r.Format(f.width, sig) }, r.Signature)
-			} else {
-				r, err := s.chrf.Sentence(h, seg)
-				if err != nil {
-					return err
-				}
-				line = scoreText(r.Score, f, func(sig string) string { return r.Format(f.width, sig) }, r.Signature)
+			p, err := scorers[0].sentence(h, seg)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintln(out, line)
+			fmt.Fprintln(out, p.text(f, false))
 		}
 		return nil
 	}
-
 	var results []string
-	for _, s := range scorers {
-		if s.bleu != nil {
-			r, err := s.bleu.Corpus(hyps, refs)
-			if err != nil {
-				return err
-			}
-			results = append(results, corpusText(r.Score, f, func(sig string) string { return r.Format(f.width, sig) }, r.JSON, r.Signature))
-		} else {
-			r, err := s.chrf.Corpus(hyps, refs)
-			if err != nil {
-				return err
-			}
-			results = append(results, corpusText(r.Score, f, func(sig string) string { return r.Format(f.width, sig) }, r.JSON, r.Signature))
+	for _, sc := range scorers {
+		p, err := sc.corpus(hyps, refs)
+		if err != nil {
+			return err
 		}
+		results = append(results, p.text(f, f.format == "json"))
 	}
 	printResults(out, results, f.format == "json")
 	return nil
+}
+
+// scorer is one metric, at corpus and at sentence level.
+type scorer struct {
+	corpus   func(hyps []string, refs [][]string) (printed, error)
+	sentence func(hyp string, refs []string) (printed, error)
+}
+
+// printed is what the command prints of a BLEU or chrF score.
+type printed struct {
+	score float64
+	sig   metrics.Signature
+	line  func(width int, sig string) string
+	json  func(width int) string
+}
+
+func fromBLEU(s metrics.BLEUScore) printed { return printed{s.Score, s.Signature, s.Format, s.JSON} }
+func fromCHRF(s metrics.CHRFScore) printed { return printed{s.Score, s.Signature, s.Format, s.JSON} }
+
+// text is the score as sacrebleu prints it: the score alone (--score-only
+// wins over --format, as in sacrebleu), the JSON object (with the long
+// signature), or the text line with the long or short signature.
+func (p printed) text(f *bleuFlags, json bool) string {
+	switch {
+	case f.scoreOnly:
+		return fmt.Sprintf("%.*f", f.width, p.score)
+	case json:
+		return p.json(f.width)
+	}
+	return p.line(f.width, p.sig.Format(f.short))
 }
 
 // checkBLEUFlags validates the flags and returns the metrics to compute,
@@ -244,30 +257,6 @@ func checkBLEUFlags(refFiles []string, f *bleuFlags) ([]string, error) {
 	}
 	return names, nil
 }
-
-// scoreText is one sentence-level line: the score, or sacrebleu's score
-// line with the (long or short) signature.
-func scoreText(score float64, f *bleuFlags, format func(sig string) string, sig metrics.Signature) string {
-	if f.scoreOnly {
-		return fmtScore(score, f.width)
-	}
-	return format(sig.Format(f.short))
-}
-
-// corpusText is one corpus-level result as sacrebleu prints it: the
-// score alone (--score-only wins over --format, as in sacrebleu), the JSON
-// object (with the long signature), or the text line.
-func corpusText(score float64, f *bleuFlags, format func(sig string) string, json func(width int) string, sig metrics.Signature) string {
-	switch {
-	case f.scoreOnly:
-		return fmtScore(score, f.width)
-	case f.format == "json":
-		return json(f.width)
-	}
-	return format(sig.Format(f.short))
-}
-
-func fmtScore(score float64, width int) string { return fmt.Sprintf("%.*f", width, score) }
 
 // printResults prints the results as sacrebleu's print_single_results:
 // JSON objects as a list when there are several; text lines aligned at
