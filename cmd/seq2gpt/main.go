@@ -33,5 +33,6 @@ func newRoot() *cobra.Command {
 	}
 	lm.AddCommand(newTrainCmd(), newGenerateCmd(), newEvalCmd())
 	root.AddCommand(lm, newGraphCmd())
+	root.AddCommand(newBLEUCmd())
 	return root
 }
