@@ -1,0 +1,166 @@
+// Package bert is BERT ("BERT: Pre-training of Deep Bidirectional
+// Transformers for Language Understanding", Devlin, Chang, Lee & Toutanova
+// 2018): the Transformer's encoder — self-attention that sees the whole
+// input, masked only where it is padding — pre-trained as a cloze test,
+//
+//	h₀ = LN(E_tok[x] + E_pos[i] + E_seg[s]),  dropout
+//	h_l = Layer(h_{l−1})                       l = 1…L
+//	P(x_i | x_{\M}) = softmax(LN(GELU(h_L,i·W_t + b_t))·E_tokᵀ + b)   i ∈ M
+//
+// where M is the 15% of positions the masking chose (see Masking). Each
+// layer is post-LayerNorm, as the Transformer and BERT have it, with the
+// exact (erf) GELU in its feed-forward network; the pooler is
+// tanh(h_L,[CLS]·W_p + b_p), the input of sentence-level heads.
+//
+// GPT reads left to right and predicts the next token; BERT reads both
+// ways and predicts the tokens that were hidden. So BERT cannot continue a
+// prompt — there is no next position to predict — but it can fill in a
+// masked word from both sides (FillMask).
+//
+// Parameters carry HuggingFace's BertForPreTraining names and layouts
+// ("bert.embeddings.word_embeddings.weight",
+// "bert.encoder.layer.{i}.attention.self.query.weight" [d, d] as nn.Linear,
+// "cls.predictions.transform.dense.weight", "cls.predictions.bias", …), and
+// config.json is HF's BertConfig, so a model directory moves between this
+// package and transformers' BertForPreTraining, BertForMaskedLM or BertModel.
+// The MLM decoder is tied to the word embeddings, as in HF.
+package bert
+
+import (
+	"strings"
+
+	"github.com/pkg/errors"
+)
+
+// Config is BERT's configuration, with the keys of HuggingFace's BertConfig
+// (config.json).
+type Config struct {
+	VocabSize         int `json:"vocab_size"`
+	HiddenSize        int `json:"hidden_size"` // d
+	NumHiddenLayers   int `json:"num_hidden_layers"`
+	NumAttentionHeads int `json:"num_attention_heads"`
+	IntermediateSize  int `json:"intermediate_size"` // d_ff
+	// HiddenAct is the activation of the FFN and of the MLM transform:
+	// "gelu" (exact, erf: BERT's), "gelu_new" (tanh approximation) or "relu".
+	HiddenAct                 string  `json:"hidden_act"`
+	HiddenDropoutProb         float64 `json:"hidden_dropout_prob"`
+	AttentionProbsDropoutProb float64 `json:"attention_probs_dropout_prob"`
+	MaxPositionEmbeddings     int     `json:"max_position_embeddings"`
+	TypeVocabSize             int     `json:"type_vocab_size"` // segments
+	// InitializerRange is the σ of the N(0, σ²) weight initialisation.
+	InitializerRange float64 `json:"initializer_range"`
+	LayerNormEps     float64 `json:"layer_norm_eps"`
+	PadTokenID       int     `json:"pad_token_id"`
+	// PositionEmbeddingType must be "absolute" (learned positions, BERT's).
+	PositionEmbeddingType string `json:"position_embedding_type"`
+	// NSP adds the next-sentence-prediction head (cls.seq_relationship).
+	// Off by default: RoBERTa (Liu et al. 2019) found it does not help.
+	// Not a BertConfig key (HF's BertForPreTraining always has the head);
+	// Load sets it when the weights have the head.
+	NSP bool `json:"next_sentence_prediction,omitempty"`
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, errors.Errorf(format, args...).Error()) }
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"vocab_size", c.VocabSize}, {"hidden_size", c.HiddenSize}, {"num_hidden_layers", c.NumHiddenLayers},
+		{"num_attention_heads", c.NumAttentionHeads}, {"intermediate_size", c.IntermediateSize},
+		{"max_position_embeddings", c.MaxPositionEmbeddings}, {"type_vocab_size", c.TypeVocabSize},
+	} {
+		if f.v <= 0 {
+			bad("%s must be positive, got %d", f.name, f.v)
+		}
+	}
+	if c.NumAttentionHeads > 0 && c.HiddenSize%c.NumAttentionHeads != 0 {
+		bad("hidden_size %d is not divisible by num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
+	}
+	if _, ok := activations[c.HiddenAct]; !ok {
+		bad("hidden_act %q is not one of gelu, gelu_new, relu", c.HiddenAct)
+	}
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"hidden_dropout_prob", c.HiddenDropoutProb}, {"attention_probs_dropout_prob", c.AttentionProbsDropoutProb}} {
+		if p.v < 0 || p.v >= 1 {
+			bad("%s %v is not in [0, 1)", p.name, p.v)
+		}
+	}
+	if c.InitializerRange <= 0 {
+		bad("initializer_range must be positive, got %v", c.InitializerRange)
+	}
+	if c.LayerNormEps <= 0 {
+		bad("layer_norm_eps must be positive, got %v", c.LayerNormEps)
+	}
+	if c.VocabSize > 0 && (c.PadTokenID < 0 || c.PadTokenID >= c.VocabSize) {
+		bad("pad_token_id %d is outside the vocabulary [0, %d)", c.PadTokenID, c.VocabSize)
+	}
+	if c.PositionEmbeddingType != "absolute" {
+		bad("position_embedding_type %q is not supported (only \"absolute\")", c.PositionEmbeddingType)
+	}
+	if len(errs) > 0 {
+		return errors.New("bert: invalid config; " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Base is BERT-base: 12 layers, 768 wide, 12 heads, d_ff 3072, 512
+// positions, 2 segments, the 30,522-token WordPiece vocabulary, dropout 0.1
+// (HF's BertConfig defaults). BERT-base has GPT-1's size on purpose, so the
+// two can be compared.
+func Base() Config {
+	return Config{VocabSize: 30522, HiddenSize: 768, NumHiddenLayers: 12, NumAttentionHeads: 12,
+		IntermediateSize: 3072, HiddenAct: "gelu", HiddenDropoutProb: 0.1, AttentionProbsDropoutProb: 0.1,
+		MaxPositionEmbeddings: 512, TypeVocabSize: 2, InitializerRange: 0.02, LayerNormEps: 1e-12,
+		PositionEmbeddingType: "absolute"}
+}
+
+// Large is BERT-large: 24 layers, 1024 wide, 16 heads, d_ff 4096.
+func Large() Config {
+	c := Base()
+	c.NumHiddenLayers, c.HiddenSize, c.NumAttentionHeads, c.IntermediateSize = 24, 1024, 16, 4096
+	return c
+}
+
+func preset(layers, d, heads, positions, vocab int) Config {
+	c := Base()
+	c.NumHiddenLayers, c.HiddenSize, c.NumAttentionHeads, c.IntermediateSize = layers, d, heads, 4*d
+	c.MaxPositionEmbeddings, c.VocabSize = positions, vocab
+	return c
+}
+
+// The laptop presets have the sizes of gpt's presets of the same name
+// (layers, width, heads, context, vocabulary), so that a BERT and a GPT of
+// one preset have the same encoder and differ by BERT's heads (pooler, MLM
+// transform and output bias) and its segment embeddings.
+
+// Tiny is 2 layers, d 64, 2 heads, 32 positions, vocabulary 256.
+func Tiny() Config { return preset(2, 64, 2, 32, 256) }
+
+// Small is 4 layers, d 128, 4 heads, 64 positions, vocabulary 1000.
+func Small() Config { return preset(4, 128, 4, 64, 1000) }
+
+// Medium is 6 layers, d 256, 8 heads, 128 positions, vocabulary 4000.
+func Medium() Config { return preset(6, 256, 8, 128, 4000) }
+
+// Preset returns a named configuration: "tiny", "small", "medium", "base"
+// or "large".
+func Preset(name string) (Config, error) {
+	switch name {
+	case "tiny":
+		return Tiny(), nil
+	case "small":
+		return Small(), nil
+	case "medium":
+		return Medium(), nil
+	case "base":
+		return Base(), nil
+	case "large":
+		return Large(), nil
+	}
+	return Config{}, errors.Errorf("bert: unknown preset %q (want tiny, small, medium, base or large)", name)
+}

@@ -1,0 +1,191 @@
+package bert
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/pkg/errors"
+	"gorgonia.org/tensor"
+
+	"github.com/seq2gpt/seq2gpt/train"
+)
+
+// The files of a HuggingFace BERT model directory.
+const (
+	ConfigFile  = "config.json"
+	WeightsFile = "model.safetensors"
+)
+
+// hfConfig is config.json as transformers writes it for BERT: the Config
+// keys plus the fields transformers needs to pick the class.
+type hfConfig struct {
+	Config
+	ModelType     string   `json:"model_type"`
+	Architectures []string `json:"architectures,omitempty"`
+}
+
+// HFConfig is the model's config.json content: its Config with
+// model_type "bert" and architectures ["BertForPreTraining"]. Pass it as a
+// checkpoint's config (train.LoopConfig.Config) so a checkpoint directory
+// is a HuggingFace one.
+func (m *Model) HFConfig() any {
+	return hfConfig{Config: m.Config, ModelType: "bert", Architectures: []string{"BertForPreTraining"}}
+}
+
+// Save writes the model as a HuggingFace BertForPreTraining directory:
+// config.json and model.safetensors with HF's names and layouts (the
+// decoder tied to the word embeddings is not written twice, as
+// save_pretrained does not). Both files are written atomically.
+func (m *Model) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return errors.Wrap(err, "bert: save")
+	}
+	cfg, err := json.MarshalIndent(m.HFConfig(), "", "  ")
+	if err != nil {
+		return errors.Wrap(err, "bert: save config")
+	}
+	if err := train.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(cfg, '\n')); err != nil {
+		return errors.Wrap(err, "bert: save config")
+	}
+	ts := map[string]*tensor.Dense{}
+	for _, n := range m.Store.Names() {
+		ts[n], _ = m.Store.Get(n)
+	}
+	return errors.Wrap(train.WriteSafetensors(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}), "bert: save weights")
+}
+
+// ReadConfig reads and validates dir/config.json (HF's BertConfig; absent
+// keys take BertConfig's defaults).
+func ReadConfig(dir string) (Config, error) {
+	path := filepath.Join(dir, ConfigFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, errors.Wrap(err, "bert")
+	}
+	hc := hfConfig{Config: Base()}
+	if err := json.Unmarshal(b, &hc); err != nil {
+		return Config{}, errors.Wrapf(err, "bert: %s", path)
+	}
+	if hc.ModelType != "" && hc.ModelType != "bert" {
+		return Config{}, errors.Errorf("bert: %s: model_type %q is not bert", path, hc.ModelType)
+	}
+	if err := hc.Config.Validate(); err != nil {
+		return Config{}, errors.Wrapf(err, "bert: %s", path)
+	}
+	return hc.Config, nil
+}
+
+// Load reads a HuggingFace BERT directory (config.json, model.safetensors)
+// written by Save or by transformers' save_pretrained(safe_serialization=
+// True) from BertForPreTraining, or from BertModel (names without the
+// "bert." prefix; then there is no MLM head to load, which is an error)
+// — every tensor of the encoder, the pooler and the MLM head must be
+// there. The NSP head (cls.seq_relationship) is loaded when present and
+// turns Config.NSP on. Accepted and checked, not loaded: the decoder tied
+// to the word embeddings (cls.predictions.decoder.weight and .bias, which
+// must equal bert.embeddings.word_embeddings.weight and
+// cls.predictions.bias) and the position_ids buffer. LayerNorm gains and
+// biases may be named gamma and beta, as in checkpoints converted from
+// BERT's TensorFlow release. Every missing, extra or misshapen tensor is
+// reported at once.
+func Load(dir string) (*Model, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, WeightsFile)
+	raw, _, err := train.ReadSafetensors(path)
+	if err != nil {
+		return nil, errors.Wrap(err, "bert")
+	}
+	ts := map[string]*tensor.Dense{}
+	from := map[string]string{} // our name → the file's
+	for name, t := range raw {
+		n := hfName(name)
+		if n == "" {
+			continue
+		}
+		ts[n], from[n] = t, name
+	}
+	if _, ok := ts["cls.seq_relationship.weight"]; ok {
+		cfg.NSP = true
+	}
+	m, err := New(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	for _, name := range sortedKeys(ts) {
+		t := ts[name]
+		if tied, ok := tiedTo[name]; ok {
+			p, _ := m.Store.Get(tied)
+			if q, ok := ts[tied]; ok {
+				p = q
+			}
+			if !t.Shape().Eq(p.Shape()) || !slices.Equal(asFloat64s(t), asFloat64s(p)) {
+				problems = append(problems, from[name]+" differs from "+tied+": BERT ties them")
+			}
+			continue
+		}
+		p, ok := m.Store.Get(name)
+		if !ok {
+			problems = append(problems, "unexpected tensor "+from[name])
+			continue
+		}
+		if !p.Shape().Eq(t.Shape()) {
+			problems = append(problems, errors.Errorf("%s has shape %v, the config needs %v", from[name], t.Shape(), p.Shape()).Error())
+			continue
+		}
+		if err := m.Store.Set(name, asFloat64s(t)); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	for _, n := range m.Store.Names() {
+		if _, ok := ts[n]; !ok {
+			problems = append(problems, "missing tensor "+n)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.Errorf("bert: %s: %s", path, strings.Join(problems, "; "))
+	}
+	return m, nil
+}
+
+// tiedTo names the parameter each tied tensor of HF's layout repeats.
+var tiedTo = map[string]string{
+	"cls.predictions.decoder.weight": Encoder + ".embeddings.word_embeddings.weight",
+	"cls.predictions.decoder.bias":   "cls.predictions.bias",
+}
+
+// hfName is the store name of a tensor of an HF file, "" for one to skip
+// (the position_ids buffer).
+func hfName(name string) string {
+	if !strings.HasPrefix(name, Encoder+".") && !strings.HasPrefix(name, "cls.") {
+		name = Encoder + "." + name // BertModel's own names
+	}
+	if strings.HasSuffix(name, ".position_ids") {
+		return ""
+	}
+	if i := strings.LastIndex(name, "LayerNorm."); i >= 0 {
+		switch name[i+len("LayerNorm."):] {
+		case "gamma":
+			name = name[:i] + "LayerNorm.weight"
+		case "beta":
+			name = name[:i] + "LayerNorm.bias"
+		}
+	}
+	return name
+}
+
+func sortedKeys(m map[string]*tensor.Dense) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
