@@ -291,7 +291,10 @@ func (m *Model) Encode(g *blocks.Graph, in Inputs) (h *G.Node, err error) {
 		}
 		return nil
 	})
-	return h, err
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // Pool is BERT's pooler: the hidden state of the first token, [CLS],
