@@ -3,11 +3,15 @@
 // semantics), learning-rate schedules (Noam, warm-up with linear or cosine
 // decay), global gradient-norm clipping, a Trainer that compiles one Gorgonia
 // program per (mode, batch size, length bucket) and reuses it every step,
-// gradient accumulation over micro-batches, checkpoints in the safetensors
-// format with enough trainer state for a bit-identical resume, losses
-// (MSELoss here; cross-entropy is ops.CrossEntropy), a training loop (Run,
-// Resume) with evaluation, best and last checkpoints, early stopping and
-// hooks, and Graphviz pictures of a model's graph with one box per block.
+// gradient accumulation over micro-batches, checkpoints (safetensors weights
+// and optimizer state, sealed by a manifest, swapped into place whole) with
+// enough trainer state for a bit-identical resume, weight loading with
+// every mismatch named, losses (MSELoss here; cross-entropy is
+// ops.CrossEntropy), and a training loop (Run, Resume) with evaluation,
+// best and last checkpoints, early stopping and hooks.
+//
+// The file format is package safetensors'; pictures of a model's graph are
+// package viz's.
 //
 // Why the optimizers are our own: Gorgonia's solvers update nodes, not the
 // store's tensors that several graphs share, its AdamW never changes the
