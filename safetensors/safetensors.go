@@ -165,52 +165,35 @@ func writeLE(w io.Writer, t *tensor.Dense) error {
 	if t.IsMaterializable() { // a view or a lazy transpose
 		t = t.Materialize().(*tensor.Dense)
 	}
-	var chunk [1 << 12]byte
 	switch d := t.Data().(type) {
 	case []float32:
-		for len(d) > 0 {
-			n := min(len(d), len(chunk)/4)
-			for i, x := range d[:n] {
-				binary.LittleEndian.PutUint32(chunk[4*i:], math.Float32bits(x))
-			}
-			if _, err := w.Write(chunk[:4*n]); err != nil {
-				return err
-			}
-			d = d[n:]
-		}
+		return writeChunks(w, d, 4, func(b []byte, x float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(x)) })
 	case []float64:
-		for len(d) > 0 {
-			n := min(len(d), len(chunk)/8)
-			for i, x := range d[:n] {
-				binary.LittleEndian.PutUint64(chunk[8*i:], math.Float64bits(x))
-			}
-			if _, err := w.Write(chunk[:8*n]); err != nil {
-				return err
-			}
-			d = d[n:]
-		}
+		return writeChunks(w, d, 8, func(b []byte, x float64) { binary.LittleEndian.PutUint64(b, math.Float64bits(x)) })
 	case []int64:
-		for len(d) > 0 {
-			n := min(len(d), len(chunk)/8)
-			for i, x := range d[:n] {
-				binary.LittleEndian.PutUint64(chunk[8*i:], uint64(x))
-			}
-			if _, err := w.Write(chunk[:8*n]); err != nil {
-				return err
-			}
-			d = d[n:]
-		}
+		return writeChunks(w, d, 8, func(b []byte, x int64) { binary.LittleEndian.PutUint64(b, uint64(x)) })
 	case float32:
-		_, err := w.Write(binary.LittleEndian.AppendUint32(nil, math.Float32bits(d)))
-		return err
+		return writeLE(w, tensor.New(tensor.WithShape(1), tensor.WithBacking([]float32{d})))
 	case float64:
-		_, err := w.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(d)))
-		return err
+		return writeLE(w, tensor.New(tensor.WithShape(1), tensor.WithBacking([]float64{d})))
 	case int64:
-		_, err := w.Write(binary.LittleEndian.AppendUint64(nil, uint64(d)))
-		return err
-	default:
-		return errors.Errorf("unsupported data %T", d)
+		return writeLE(w, tensor.New(tensor.WithShape(1), tensor.WithBacking([]int64{d})))
+	}
+	return errors.Errorf("unsupported data %T", t.Data())
+}
+
+// writeChunks encodes d, size bytes an element, through a small buffer.
+func writeChunks[T any](w io.Writer, d []T, size int, put func([]byte, T)) error {
+	var chunk [1 << 12]byte
+	for len(d) > 0 {
+		n := min(len(d), len(chunk)/size)
+		for i, x := range d[:n] {
+			put(chunk[size*i:], x)
+		}
+		if _, err := w.Write(chunk[:size*n]); err != nil {
+			return err
+		}
+		d = d[n:]
 	}
 	return nil
 }
