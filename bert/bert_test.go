@@ -13,6 +13,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/safetensors"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
@@ -130,7 +131,7 @@ func TestParityWithTorchHFLayout(t *testing.T) {
 			loss := float64(built.Loss.Value().Data().(float32))
 			t.Logf("loss %.6f, torch %.6f", loss, ref.Loss)
 			assert.InDelta(t, ref.Loss, loss, 1e-5)
-			want, _, err := train.ReadSafetensors(filepath.Join(dir, "grads.safetensors"))
+			want, _, err := safetensors.Read(filepath.Join(dir, "grads.safetensors"))
 			require.NoError(t, err)
 			require.Len(t, names, len(want), "every parameter has a gradient")
 			worst, where := 0.0, ""

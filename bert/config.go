@@ -27,9 +27,19 @@
 package bert
 
 import (
+	"encoding/json"
+	"math/bits"
 	"strings"
 
 	"github.com/pkg/errors"
+
+	"github.com/seq2gpt/seq2gpt/blocks"
+)
+
+// What config.json says to transformers' AutoConfig and AutoModel.
+const (
+	ModelType    = "bert"
+	Architecture = "BertForPreTraining"
 )
 
 // Config is BERT's configuration, with the keys of HuggingFace's BertConfig
@@ -102,10 +112,73 @@ func (c Config) Validate() error {
 	if c.PositionEmbeddingType != "absolute" {
 		bad("position_embedding_type %q is not supported (only \"absolute\")", c.PositionEmbeddingType)
 	}
+	if len(errs) == 0 {
+		if _, err := c.NumParams(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	if len(errs) > 0 {
 		return errors.New("bert: invalid config; " + strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// NumParams is the number of weights of the model,
+//
+//	(V + P + S)·d + 2d                     embeddings and their LayerNorm
+//	+ L·(4d² + 2·d·d_ff + 9d + d_ff)       layers
+//	+ 2d² + 4d + V                         pooler, MLM transform, output bias
+//	(+ 2d + 2 with NSP)
+//
+// (each layer: W^Q, W^K, W^V, W^O with biases, 4d² + 4d; the FFN with
+// biases, 2·d·d_ff + d_ff + d; two LayerNorms, 4d). It is an error when the
+// count passes blocks.MaxElements (or would overflow).
+func (c Config) NumParams() (int, error) {
+	if c.VocabSize < 0 || c.MaxPositionEmbeddings < 0 || c.TypeVocabSize < 0 || c.HiddenSize < 0 || c.NumHiddenLayers < 0 || c.IntermediateSize < 0 {
+		return 0, errors.Errorf("bert: negative sizes in %+v", c)
+	}
+	// Every product and sum is checked: a config is user input.
+	var overflow bool
+	mul := func(a, b uint64) uint64 {
+		hi, lo := bits.Mul64(a, b)
+		overflow = overflow || hi != 0
+		return lo
+	}
+	add := func(xs ...uint64) uint64 {
+		var s uint64
+		for _, x := range xs {
+			var carry uint64
+			s, carry = bits.Add64(s, x, 0)
+			overflow = overflow || carry != 0
+		}
+		return s
+	}
+	d, ff, V := uint64(c.HiddenSize), uint64(c.IntermediateSize), uint64(c.VocabSize)
+	embed := add(mul(add(V, uint64(c.MaxPositionEmbeddings), uint64(c.TypeVocabSize)), d), 2*d)
+	layer := add(mul(4, mul(d, d)), mul(2, mul(d, ff)), mul(9, d), ff)
+	heads := add(mul(2, mul(d, d)), mul(4, d), V)
+	if c.NSP {
+		heads = add(heads, mul(2, d), 2)
+	}
+	n := add(embed, mul(uint64(c.NumHiddenLayers), layer), heads)
+	if overflow || n > blocks.MaxElements {
+		return 0, errors.Errorf("vocab_size %d, max_position_embeddings %d, hidden_size %d, intermediate_size %d and num_hidden_layers %d make more than %d weights",
+			c.VocabSize, c.MaxPositionEmbeddings, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, uint64(blocks.MaxElements))
+	}
+	return int(n), nil
+}
+
+// MarshalJSON writes the configuration as HuggingFace's config.json for
+// BERT: the BertConfig keys, model_type and architectures, so that
+// AutoConfig and AutoModelForPreTraining read a model directory or a
+// checkpoint (whose config.json is the Config as given to the loop).
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // the same fields, without this method
+	return json.Marshal(struct {
+		plain
+		ModelType     string   `json:"model_type"`
+		Architectures []string `json:"architectures"`
+	}{plain(c), ModelType, []string{Architecture}})
 }
 
 // Base is BERT-base: 12 layers, 768 wide, 12 heads, d_ff 3072, 512

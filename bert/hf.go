@@ -2,6 +2,7 @@ package bert
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +12,9 @@ import (
 	"github.com/pkg/errors"
 	"gorgonia.org/tensor"
 
-	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
+	"github.com/seq2gpt/seq2gpt/safetensors"
 )
 
 // The files of a HuggingFace BERT model directory.
@@ -21,19 +24,11 @@ const (
 )
 
 // hfConfig is config.json as transformers writes it for BERT: the Config
-// keys plus the fields transformers needs to pick the class.
+// keys plus the fields transformers needs to pick the class (see
+// Config.MarshalJSON, which writes them).
 type hfConfig struct {
 	Config
-	ModelType     string   `json:"model_type"`
-	Architectures []string `json:"architectures,omitempty"`
-}
-
-// HFConfig is the model's config.json content: its Config with
-// model_type "bert" and architectures ["BertForPreTraining"]. Pass it as a
-// checkpoint's config (train.LoopConfig.Config) so a checkpoint directory
-// is a HuggingFace one.
-func (m *Model) HFConfig() any {
-	return hfConfig{Config: m.Config, ModelType: "bert", Architectures: []string{"BertForPreTraining"}}
+	ModelType string `json:"model_type"`
 }
 
 // Save writes the model as a HuggingFace BertForPreTraining directory:
@@ -44,18 +39,18 @@ func (m *Model) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return errors.Wrap(err, "bert: save")
 	}
-	cfg, err := json.MarshalIndent(m.HFConfig(), "", "  ")
+	cfg, err := json.MarshalIndent(m.Config, "", "  ")
 	if err != nil {
 		return errors.Wrap(err, "bert: save config")
 	}
-	if err := train.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(cfg, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFile), append(cfg, '\n')); err != nil {
 		return errors.Wrap(err, "bert: save config")
 	}
 	ts := map[string]*tensor.Dense{}
 	for _, n := range m.Store.Names() {
 		ts[n], _ = m.Store.Get(n)
 	}
-	return errors.Wrap(train.WriteSafetensors(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}), "bert: save weights")
+	return errors.Wrap(safetensors.Write(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}), "bert: save weights")
 }
 
 // ReadConfig reads and validates dir/config.json (HF's BertConfig; absent
@@ -70,7 +65,7 @@ func ReadConfig(dir string) (Config, error) {
 	if err := json.Unmarshal(b, &hc); err != nil {
 		return Config{}, errors.Wrapf(err, "bert: %s", path)
 	}
-	if hc.ModelType != "" && hc.ModelType != "bert" {
+	if hc.ModelType != "" && hc.ModelType != ModelType {
 		return Config{}, errors.Errorf("bert: %s: model_type %q is not bert", path, hc.ModelType)
 	}
 	if err := hc.Config.Validate(); err != nil {
@@ -98,7 +93,14 @@ func Load(dir string) (*Model, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, WeightsFile)
-	raw, _, err := train.ReadSafetensors(path)
+	h, err := safetensors.ReadHeader(path)
+	if err != nil {
+		return nil, errors.Wrap(err, "bert")
+	}
+	if err := fitsWeights(cfg, h); err != nil {
+		return nil, errors.Wrapf(err, "bert: %s does not fit %s", filepath.Join(dir, ConfigFile), path)
+	}
+	raw, _, err := safetensors.Read(path)
 	if err != nil {
 		return nil, errors.Wrap(err, "bert")
 	}
@@ -126,7 +128,9 @@ func Load(dir string) (*Model, error) {
 			if q, ok := ts[tied]; ok {
 				p = q
 			}
-			if !t.Shape().Eq(p.Shape()) || !slices.Equal(asFloat64s(t), asFloat64s(p)) {
+			a, aerr := blocks.Float64s(t)
+			b, berr := blocks.Float64s(p)
+			if aerr != nil || berr != nil || !t.Shape().Eq(p.Shape()) || !slices.Equal(a, b) {
 				problems = append(problems, from[name]+" differs from "+tied+": BERT ties them")
 			}
 			continue
@@ -140,7 +144,7 @@ func Load(dir string) (*Model, error) {
 			problems = append(problems, errors.Errorf("%s has shape %v, the config needs %v", from[name], t.Shape(), p.Shape()).Error())
 			continue
 		}
-		if err := m.Store.Set(name, asFloat64s(t)); err != nil {
+		if err := m.Store.SetTensor(name, t); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -188,4 +192,37 @@ func sortedKeys(m map[string]*tensor.Dense) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// fitsWeights checks, from the header alone, that the model cfg describes
+// is no larger than the file's weights (tied copies and buffers left out),
+// so that building it allocates no more than the file justifies. A config
+// of the same size or smaller is built and compared tensor by tensor.
+func fitsWeights(cfg Config, h safetensors.Header) error {
+	want, err := cfg.NumParams()
+	if err != nil {
+		return err
+	}
+	var have int64
+	head := false
+	for _, raw := range h.Names() {
+		n := hfName(raw)
+		head = head || strings.HasPrefix(n, "cls.predictions.")
+		if _, tied := tiedTo[n]; n == "" || tied {
+			continue
+		}
+		k := int64(1)
+		for _, d := range h.Tensors[raw].Shape {
+			k *= int64(d) // bounded by the file's size (safetensors checks)
+		}
+		have += k
+	}
+	if int64(want) <= have {
+		return nil
+	}
+	msg := fmt.Sprintf("the config's model has %d weights, the file %d", want, have)
+	if !head {
+		msg += "; the file has no MLM head (cls.predictions.*), as a BertModel's has none"
+	}
+	return errors.New(msg)
 }
