@@ -3,6 +3,9 @@
 //	seq2gpt lm train     train a GPT language model (embedded State of the Union text by default)
 //	seq2gpt lm generate  continue a prompt from a checkpoint (ours or a HuggingFace openai-gpt directory)
 //	seq2gpt lm eval      loss and perplexity of a checkpoint on a text file
+//	seq2gpt mlm train    pre-train a BERT masked language model
+//	seq2gpt mlm eval     masked-LM loss and accuracy of a BERT checkpoint
+//	seq2gpt mlm fill     fill in the [MASK]s of a text with a BERT checkpoint
 //	seq2gpt graph        a model's training or inference graph as Graphviz dot, SVG or PNG
 package main
 
@@ -32,7 +35,7 @@ func newRoot() *cobra.Command {
 		Short: "GPT-1 language models: train, generate, evaluate",
 	}
 	lm.AddCommand(newTrainCmd(), newGenerateCmd(), newEvalCmd())
-	root.AddCommand(lm, newGraphCmd())
+	root.AddCommand(lm, newMLMCmd(), newGraphCmd())
 	root.AddCommand(newBLEUCmd())
 	return root
 }
