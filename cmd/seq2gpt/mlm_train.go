@@ -45,8 +45,8 @@ type mlmRun struct {
 	Seed        uint64  `json:"seed" flag:"seed"`
 }
 
-// runFile is the file under --out that remembers the run.
-const runFile = "run.json"
+// mlmRunFile is the file under --out that remembers the run.
+const mlmRunFile = "run.json"
 
 type mlmTrainFlags struct {
 	run                              mlmRun
@@ -183,7 +183,7 @@ func checkMLMFlags(f *mlmTrainFlags) error {
 // given on the command line must agree with it), else the flags, after
 // checking that --out holds no run unless --overwrite.
 func settleRun(fs *pflag.FlagSet, f *mlmTrainFlags) (mlmRun, error) {
-	path := filepath.Join(f.out, runFile)
+	path := filepath.Join(f.out, mlmRunFile)
 	b, err := os.ReadFile(path)
 	exists := err == nil
 	if err != nil && !os.IsNotExist(err) {
@@ -197,7 +197,7 @@ func settleRun(fs *pflag.FlagSet, f *mlmTrainFlags) (mlmRun, error) {
 		return f.run, nil
 	}
 	if !exists {
-		return mlmRun{}, errors.Errorf("--resume: %s has no %s (was it made by mlm train?)", f.out, runFile)
+		return mlmRun{}, errors.Errorf("--resume: %s has no %s (was it made by mlm train?)", f.out, mlmRunFile)
 	}
 	var saved mlmRun
 	if err := json.Unmarshal(b, &saved); err != nil {
@@ -217,7 +217,7 @@ func settleRun(fs *pflag.FlagSet, f *mlmTrainFlags) (mlmRun, error) {
 
 // clearRun removes what a run wrote under out (for --overwrite), and only that.
 func clearRun(out string) error {
-	for _, name := range []string{runFile, "loss.png", train.BestCheckpoint, train.LastCheckpoint} {
+	for _, name := range []string{mlmRunFile, "loss.png", train.BestCheckpoint, train.LastCheckpoint} {
 		if err := os.RemoveAll(filepath.Join(out, name)); err != nil {
 			return err
 		}
@@ -310,7 +310,7 @@ func runMLMTrain(cmd *cobra.Command, f *mlmTrainFlags) error {
 		if err != nil {
 			return err
 		}
-		if err := atomicfile.WriteFile(filepath.Join(f.out, runFile), append(b, '\n')); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(f.out, mlmRunFile), append(b, '\n')); err != nil {
 			return err
 		}
 	}
