@@ -318,6 +318,7 @@ func runMLMTrain(cmd *cobra.Command, f *mlmTrainFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	prog := newProgress(f.steps, done, f.logEvery)
+	prog.stepTokens = int64(run.Batch * run.Accum * T)
 	var evals []train.EvalInfo
 	var losses []float64
 	curve := filepath.Join(f.out, "loss.png")

@@ -18,10 +18,15 @@ type progress struct {
 	w        io.Writer
 	bar      *progressbar.ProgressBar
 	logEvery int
+	// stepTokens, when set, is the input tokens of one step, counted
+	// instead of the loop's tokens (its batches' weights, which for a
+	// masked LM are the 15% that are targets).
+	stepTokens int64
+	done       int
 }
 
 func newProgress(total, done, logEvery int) *progress {
-	p := &progress{w: os.Stderr, logEvery: logEvery}
+	p := &progress{w: os.Stderr, logEvery: logEvery, done: done}
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		p.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(os.Stderr),
@@ -37,7 +42,11 @@ func newProgress(total, done, logEvery int) *progress {
 }
 
 func (p *progress) step(s train.StepInfo) {
-	desc := fmt.Sprintf("loss %.3f  %.0f tok/s  lr %.2e", s.Loss, s.TokensPerSec, s.LR)
+	tps := s.TokensPerSec
+	if p.stepTokens > 0 && s.Elapsed > 0 {
+		tps = float64(int64(s.Step-p.done)*p.stepTokens) / s.Elapsed.Seconds()
+	}
+	desc := fmt.Sprintf("loss %.3f  %.0f tok/s  lr %.2e", s.Loss, tps, s.LR)
 	if p.bar != nil {
 		p.bar.Describe(desc)
 		_ = p.bar.Set(s.Step)
