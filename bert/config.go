@@ -133,7 +133,11 @@ func (c Config) Validate() error {
 // (each layer: W^Q, W^K, W^V, W^O with biases, 4d² + 4d; the FFN with
 // biases, 2·d·d_ff + d_ff + d; two LayerNorms, 4d). It is an error when the
 // count passes blocks.MaxElements (or would overflow).
-func (c Config) NumParams() (int, error) {
+func (c Config) NumParams() (int, error) { return c.numParams(true) }
+
+// numParams counts the encoder's weights and, when heads, the
+// pre-training heads'.
+func (c Config) numParams(heads bool) (int, error) {
 	if c.VocabSize < 0 || c.MaxPositionEmbeddings < 0 || c.TypeVocabSize < 0 || c.HiddenSize < 0 || c.NumHiddenLayers < 0 || c.IntermediateSize < 0 {
 		return 0, errors.Errorf("bert: negative sizes in %+v", c)
 	}
@@ -156,11 +160,15 @@ func (c Config) NumParams() (int, error) {
 	d, ff, V := uint64(c.HiddenSize), uint64(c.IntermediateSize), uint64(c.VocabSize)
 	embed := add(mul(add(V, uint64(c.MaxPositionEmbeddings), uint64(c.TypeVocabSize)), d), 2*d)
 	layer := add(mul(4, mul(d, d)), mul(2, mul(d, ff)), mul(9, d), ff)
-	heads := add(mul(2, mul(d, d)), mul(4, d), V)
-	if c.NSP {
-		heads = add(heads, mul(2, d), 2)
+	pooler := add(mul(d, d), d)
+	var mlm uint64
+	if heads {
+		mlm = add(mul(d, d), mul(3, d), V)
+		if c.NSP {
+			mlm = add(mlm, mul(2, d), 2)
+		}
 	}
-	n := add(embed, mul(uint64(c.NumHiddenLayers), layer), heads)
+	n := add(embed, mul(uint64(c.NumHiddenLayers), layer), pooler, mlm)
 	if overflow || n > blocks.MaxElements {
 		return 0, errors.Errorf("vocab_size %d, max_position_embeddings %d, hidden_size %d, intermediate_size %d and num_hidden_layers %d make more than %d weights",
 			c.VocabSize, c.MaxPositionEmbeddings, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, uint64(blocks.MaxElements))

@@ -25,7 +25,7 @@ func TestGradientWholeModel(t *testing.T) {
 			cfg.InitializerRange, cfg.LayerNormEps = 0.4, 1e-5
 			s, err := blocks.NewStore(tensor.Float64, 5)
 			require.NoError(t, err)
-			m, err := newModel(cfg, s)
+			m, err := newModel(cfg, s, true)
 			require.NoError(t, err)
 			for _, n := range s.Names() { // non-trivial gains and biases
 				if v, _ := s.Get(n); v.Dims() == 1 {

@@ -76,18 +76,32 @@ func ReadConfig(dir string) (Config, error) {
 
 // Load reads a HuggingFace BERT directory (config.json, model.safetensors)
 // written by Save or by transformers' save_pretrained(safe_serialization=
-// True) from BertForPreTraining, or from BertModel (names without the
-// "bert." prefix; then there is no MLM head to load, which is an error)
-// — every tensor of the encoder, the pooler and the MLM head must be
-// there. The NSP head (cls.seq_relationship) is loaded when present and
-// turns Config.NSP on. Accepted and checked, not loaded: the decoder tied
-// to the word embeddings (cls.predictions.decoder.weight and .bias, which
-// must equal bert.embeddings.word_embeddings.weight and
-// cls.predictions.bias) and the position_ids buffer. LayerNorm gains and
-// biases may be named gamma and beta, as in checkpoints converted from
-// BERT's TensorFlow release. Every missing, extra or misshapen tensor is
-// reported at once.
-func Load(dir string) (*Model, error) {
+// True) from BertForPreTraining or BertForMaskedLM (with a pooler): every
+// tensor of the encoder, the pooler and the MLM head must be there. The
+// NSP head (cls.seq_relationship) is loaded when present and turns
+// Config.NSP on. Accepted and checked, not loaded: the decoder tied to the
+// word embeddings (cls.predictions.decoder.weight and .bias, which must
+// equal bert.embeddings.word_embeddings.weight and cls.predictions.bias)
+// and the position_ids buffer. LayerNorm gains and biases may be named
+// gamma and beta, as in checkpoints converted from BERT's TensorFlow
+// release. Every missing, extra or misshapen tensor is reported at once.
+// The weights' header is read first: a config whose model is larger than
+// the file's weights is refused before anything is allocated.
+func Load(dir string) (*Model, error) { return load(dir, true, nil) }
+
+// LoadEncoder reads the encoder of a HuggingFace BERT directory, as
+// BertModel.from_pretrained does: the embeddings, layers and pooler (named
+// "bert.…", or without the prefix as BertModel saves them), leaving out
+// the pre-training heads (cls.*) if the file has them. The model has no
+// MLM head (see NewEncoder). claim, when not nil, is offered every other
+// tensor by its name in the file — a fine-tuned model's head, such as
+// "classifier.weight" — and returns whether it takes it; tensors nobody
+// takes are reported as unexpected.
+func LoadEncoder(dir string, claim func(name string, t *tensor.Dense) bool) (*Model, error) {
+	return load(dir, false, claim)
+}
+
+func load(dir string, heads bool, claim func(string, *tensor.Dense) bool) (*Model, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -97,30 +111,35 @@ func Load(dir string) (*Model, error) {
 	if err != nil {
 		return nil, errors.Wrap(err, "bert")
 	}
-	if err := fitsWeights(cfg, h); err != nil {
+	if !heads {
+		cfg.NSP = false
+	} else if _, ok := h.Tensors["cls.seq_relationship.weight"]; ok {
+		cfg.NSP = true
+	}
+	if err := fitsWeights(cfg, h, heads); err != nil {
 		return nil, errors.Wrapf(err, "bert: %s does not fit %s", filepath.Join(dir, ConfigFile), path)
 	}
 	raw, _, err := safetensors.Read(path)
 	if err != nil {
 		return nil, errors.Wrap(err, "bert")
 	}
-	ts := map[string]*tensor.Dense{}
-	from := map[string]string{} // our name → the file's
-	for name, t := range raw {
-		n := hfName(name)
-		if n == "" {
-			continue
-		}
-		ts[n], from[n] = t, name
-	}
-	if _, ok := ts["cls.seq_relationship.weight"]; ok {
-		cfg.NSP = true
-	}
-	m, err := New(cfg, 0)
+	m, err := build(cfg, 0, heads)
 	if err != nil {
 		return nil, err
 	}
 	var problems []string
+	ts := map[string]*tensor.Dense{}
+	from := map[string]string{} // our name → the file's
+	for _, name := range sortedKeys(raw) {
+		n := hfName(name)
+		switch {
+		case n == "":
+		case !heads && strings.HasPrefix(n, "cls."): // BertModel drops the pre-training heads
+		case claim != nil && !m.has(n) && claim(name, raw[name]):
+		default:
+			ts[n], from[n] = raw[name], name
+		}
+	}
 	for _, name := range sortedKeys(ts) {
 		t := ts[name]
 		if tied, ok := tiedTo[name]; ok {
@@ -159,6 +178,12 @@ func Load(dir string) (*Model, error) {
 	return m, nil
 }
 
+// has reports whether the store holds name.
+func (m *Model) has(name string) bool {
+	_, ok := m.Store.Get(name)
+	return ok
+}
+
 // tiedTo names the parameter each tied tensor of HF's layout repeats.
 var tiedTo = map[string]string{
 	"cls.predictions.decoder.weight": Encoder + ".embeddings.word_embeddings.weight",
@@ -195,11 +220,12 @@ func sortedKeys(m map[string]*tensor.Dense) []string {
 }
 
 // fitsWeights checks, from the header alone, that the model cfg describes
-// is no larger than the file's weights (tied copies and buffers left out),
-// so that building it allocates no more than the file justifies. A config
-// of the same size or smaller is built and compared tensor by tensor.
-func fitsWeights(cfg Config, h safetensors.Header) error {
-	want, err := cfg.NumParams()
+// (with the MLM head when heads) is no larger than the file's weights
+// (tied copies, buffers and, for an encoder, the heads left out), so that
+// building it allocates no more than the file justifies. A config of the
+// same size or smaller is built and compared tensor by tensor.
+func fitsWeights(cfg Config, h safetensors.Header, heads bool) error {
+	want, err := cfg.numParams(heads)
 	if err != nil {
 		return err
 	}
@@ -208,7 +234,7 @@ func fitsWeights(cfg Config, h safetensors.Header) error {
 	for _, raw := range h.Names() {
 		n := hfName(raw)
 		head = head || strings.HasPrefix(n, "cls.predictions.")
-		if _, tied := tiedTo[n]; n == "" || tied {
+		if _, tied := tiedTo[n]; n == "" || tied || (!heads && !strings.HasPrefix(n, Encoder+".")) {
 			continue
 		}
 		k := int64(1)
@@ -221,8 +247,8 @@ func fitsWeights(cfg Config, h safetensors.Header) error {
 		return nil
 	}
 	msg := fmt.Sprintf("the config's model has %d weights, the file %d", want, have)
-	if !head {
-		msg += "; the file has no MLM head (cls.predictions.*), as a BertModel's has none"
+	if heads && !head {
+		msg += "; the file has no MLM head (cls.predictions.*), as a BertModel's or a fine-tuned model's has none: LoadEncoder reads it"
 	}
 	return errors.New(msg)
 }

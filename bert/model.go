@@ -44,7 +44,18 @@ type Model struct {
 // BertPreTrainedModel initialises them: N(0, σ²) weights and embeddings
 // (σ = initializer_range), zero biases, unit LayerNorm gains, the padding
 // token's embedding row zero; deterministic for a seed.
-func New(cfg Config, seed uint64) (*Model, error) {
+func New(cfg Config, seed uint64) (*Model, error) { return build(cfg, seed, true) }
+
+// NewEncoder builds the encoder alone, HF's BertModel — embeddings,
+// layers, pooler, no pre-training heads (Config.NSP is ignored) — as a
+// fine-tuned model has it: its graph functions are Encode and Pool, and
+// MLMLogits is an error.
+func NewEncoder(cfg Config, seed uint64) (*Model, error) {
+	cfg.NSP = false
+	return build(cfg, seed, false)
+}
+
+func build(cfg Config, seed uint64, heads bool) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -52,10 +63,10 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newModel(cfg, s)
+	return newModel(cfg, s, heads)
 }
 
-func newModel(cfg Config, s *blocks.Store) (*Model, error) {
+func newModel(cfg Config, s *blocks.Store, heads bool) (*Model, error) {
 	d := cfg.HiddenSize
 	w, zero := blocks.Normal(0, cfg.InitializerRange), blocks.Zeros()
 	lin := func(prefix string, in, out int) (*blocks.Linear, error) {
@@ -89,6 +100,9 @@ func newModel(cfg Config, s *blocks.Store) (*Model, error) {
 	if m.pooler, err = lin(Encoder+".pooler.dense", d, d); err != nil {
 		return nil, err
 	}
+	if !heads {
+		return m, nil
+	}
 	if m.transform, err = lin("cls.predictions.transform.dense", d, d); err != nil {
 		return nil, err
 	}
@@ -115,6 +129,10 @@ func zeroRow(init blocks.Init, pad int) blocks.Init {
 		return v
 	}
 }
+
+// HasMLMHead reports whether the model has the masked-LM head (New, Load)
+// or is an encoder alone (NewEncoder, LoadEncoder).
+func (m *Model) HasMLMHead() bool { return m.transform != nil }
 
 // Layers returns the encoder layers.
 func (m *Model) Layers() []*Layer { return m.layers }
@@ -320,6 +338,9 @@ func (m *Model) Pool(g *blocks.Graph, h *G.Node) (pooled *G.Node, err error) {
 //	t = LN(GELU(h·W_tᵀ + b_t))
 //	logits = t·E_tokᵀ + b     [..., V]
 func (m *Model) MLMLogits(g *blocks.Graph, h *G.Node) (logits *G.Node, err error) {
+	if !m.HasMLMHead() {
+		return nil, errors.New("bert: the model is an encoder without the MLM head (NewEncoder, LoadEncoder)")
+	}
 	err = g.Block("cls.predictions", func() error {
 		t := blocks.Must(m.transform.Forward(g, h))
 		if f, ok := geluForms[m.act]; ok {

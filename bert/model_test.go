@@ -374,3 +374,68 @@ func TestFillMaskMatchesTorch(t *testing.T) {
 	_, err = m.FillMask(row, absent, 3)
 	assert.ErrorContains(t, err, "has no [MASK]")
 }
+
+// TestLoadEncoder reads the encoder of a BertForPreTraining directory, of
+// a BertModel one (names without "bert.", no heads) and of a fine-tuned
+// one (a "classifier" head, which a claim takes): the same hidden states
+// and pooled outputs as torch's, no MLM head.
+func TestLoadEncoder(t *testing.T) {
+	ref := loadReference(t, filepath.Join("testdata", "hf-bert"))
+	bertModel := copyFixture(t, nil, func(n string) string {
+		if strings.HasPrefix(n, "cls.") {
+			return ""
+		}
+		return strings.TrimPrefix(n, "bert.")
+	}, nil)
+	classifier := copyFixture(t, nil, func(n string) string {
+		if strings.HasPrefix(n, "cls.seq_relationship.") {
+			return strings.Replace(n, "cls.seq_relationship", "classifier", 1)
+		}
+		if strings.HasPrefix(n, "cls.") {
+			return ""
+		}
+		return n
+	}, nil)
+	for _, dir := range []string{filepath.Join("testdata", "hf-bert"), bertModel, classifier} {
+		claimed := map[string]bool{}
+		m, err := LoadEncoder(dir, func(name string, _ *tensor.Dense) bool {
+			claimed[name] = true
+			return strings.HasPrefix(name, "classifier.")
+		})
+		require.NoError(t, err, dir)
+		assert.False(t, m.HasMLMHead())
+		assert.False(t, m.Config.NSP)
+		for _, n := range m.Store.Names() {
+			assert.True(t, strings.HasPrefix(n, "bert."), n)
+		}
+		n, err := m.Config.numParams(false)
+		require.NoError(t, err)
+		assert.Equal(t, n, m.Store.NumElements())
+		p, err := train.Compile(MLM{Model: m}, train.Key{Mode: blocks.Eval, Kind: KindEncode, Batch: ref.Batch, Len: ref.Steps}, 0)
+		require.NoError(t, err)
+		vals, err := m.Values(ref.rows())
+		require.NoError(t, err)
+		for k, v := range vals {
+			require.NoError(t, p.Let(k, v))
+		}
+		require.NoError(t, p.Run())
+		for _, c := range []struct {
+			out  string
+			want []float64
+		}{{"hidden", ref.Hidden}, {"pooled", ref.Pooled}} {
+			v, err := p.Output(c.out)
+			require.NoError(t, err)
+			assert.Less(t, maxRelDiff(t, asFloat64s(v.(tensor.Tensor)), c.want), 1e-4, c.out)
+		}
+		require.NoError(t, p.Close())
+		_, err = train.Compile(MLM{Model: m}, train.Key{Mode: blocks.Eval, Kind: KindLogits, Batch: 1, Len: 4}, 0)
+		assert.ErrorContains(t, err, "an encoder without the MLM head")
+		if dir == classifier {
+			assert.Equal(t, map[string]bool{"classifier.weight": true, "classifier.bias": true}, claimed)
+		}
+	}
+	_, err := LoadEncoder(classifier, nil)
+	assert.ErrorContains(t, err, "unexpected tensor classifier.bias")
+	_, err = Load(classifier)
+	assert.ErrorContains(t, err, "LoadEncoder reads it")
+}
