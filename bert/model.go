@@ -55,6 +55,19 @@ func NewEncoder(cfg Config, seed uint64) (*Model, error) {
 	return build(cfg, seed, false)
 }
 
+// NewEncoderIn builds the encoder (as NewEncoder) with its weights in s,
+// which must be empty: a float64 store for gradient checks, say.
+func NewEncoderIn(s *blocks.Store, cfg Config) (*Model, error) {
+	if s == nil || s.Len() != 0 {
+		return nil, errors.New("bert: NewEncoderIn needs an empty store")
+	}
+	cfg.NSP = false
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newModel(cfg, s, false)
+}
+
 func build(cfg Config, seed uint64, heads bool) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
