@@ -62,11 +62,7 @@ func (p *progress) eval(e train.EvalInfo) {
 	if e.Best {
 		best = "  (best)"
 	}
-	line := fmt.Sprintf("eval step %d  valid loss %.4f  ppl %.2f", e.Step, e.Metrics["loss"], e.Metrics["ppl"])
-	if acc, ok := e.Metrics["accuracy"]; ok { // a masked LM's
-		line += fmt.Sprintf("  accuracy %.4f", acc)
-	}
-	line += best
+	line := fmt.Sprintf("eval step %d  valid loss %.4f  ppl %.2f%s", e.Step, e.Metrics["loss"], e.Metrics["ppl"], best)
 	if p.bar != nil {
 		_ = p.bar.Clear()
 	}
