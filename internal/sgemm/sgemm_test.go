@@ -1,10 +1,12 @@
 package sgemm
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -17,6 +19,10 @@ import (
 // allKernels are the names of every kernel any build has, fastest first.
 var allKernels = []string{"avx512", "avx2", "gonum"}
 
+// onlyKernels narrows the kernels under test, for slow runs such as an
+// emulated AVX-512 CPU: go test -args -kernels avx512.
+var onlyKernels = flag.String("kernels", "", "comma-separated kernels to test (default: every one this CPU runs)")
+
 // testImpls returns an implementation forcing each kernel this build and CPU
 // run, and logs the kernels it skips and why: a CPU without AVX-512 tests
 // the AVX2 path and says so.
@@ -24,6 +30,10 @@ func testImpls(t testing.TB) []Implementation {
 	var impls []Implementation
 	var tested, skipped []string
 	for _, name := range allKernels {
+		if *onlyKernels != "" && !slices.Contains(strings.Split(*onlyKernels, ","), name) {
+			skipped = append(skipped, name+" (not in -kernels)")
+			continue
+		}
 		impl, err := ForKernel(name)
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("%s (%v)", name, err))
@@ -33,7 +43,10 @@ func testImpls(t testing.TB) []Implementation {
 		tested = append(tested, name)
 	}
 	t.Logf("kernels tested: %v; skipped: %v", tested, skipped)
-	require.Contains(t, tested, "gonum")
+	if *onlyKernels == "" {
+		require.Contains(t, tested, "gonum")
+	}
+	require.NotEmpty(t, tested)
 	return impls
 }
 
@@ -80,7 +93,7 @@ func (p problem) dims() (ra, ca, lda, rb, cb, ldb, rc, cc, ldc int) {
 	if p.bT {
 		rb, cb = p.n, p.k
 	}
-	return ra, ca, ca + p.padA, rb, cb, cb + p.padB, p.m, p.n, p.n + p.padC
+	return ra, ca, max(1, ca) + p.padA, rb, cb, max(1, cb) + p.padB, p.m, p.n, max(1, p.n) + p.padC
 }
 
 // operands makes A, B and C as short as Sgemm allows, random inside the
@@ -90,7 +103,7 @@ func (p problem) dims() (ra, ca, lda, rb, cb, ldb, rc, cc, ldc int) {
 func (p problem) operands(rng *rand.Rand) (a, b, c []float32) {
 	ra, ca, lda, rb, cb, ldb, rc, cc, ldc := p.dims()
 	fill := func(rows, cols, ld int, nan bool) []float32 {
-		if rows == 0 || cols == 0 {
+		if rows == 0 || (rows-1)*ld+cols <= 0 {
 			return nil
 		}
 		s := make([]float32, (rows-1)*ld+cols)
