@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 
@@ -69,8 +70,16 @@ func trans(t bool) blas.Transpose {
 	return blas.NoTrans
 }
 
-func gflops(b *testing.B, macs float64) {
-	b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+// gflops reports the rate over wall time (GFLOP/s) and over the CPU time
+// all threads used (GFLOP/cpu-s, about the rate per core: steadier than
+// wall time on a shared machine, though threads that spin while waiting,
+// as OpenBLAS's do, count against it).
+func gflops(b *testing.B, macs float64, cpu0 time.Duration) {
+	flop := 2 * macs * float64(b.N)
+	b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 && cpu0 > 0 {
+		b.ReportMetric(flop/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+	}
 }
 
 // BenchmarkSgemm times C = A·B at 512³ (each transpose pair) and at every
@@ -97,15 +106,16 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 	for _, s := range shapes {
-		a, bb, c, lda, ldb := operands(s)
 		name := fmt.Sprintf("%s %d×%d×%d%s", s.Name, s.M, s.K, s.N, flags(s))
 		b.Run(strings.ReplaceAll(name, " ", "_"), func(b *testing.B) {
+			a, bb, c, lda, ldb := operands(s)
 			for _, impl := range benchImpls {
 				b.Run(impl.name, func(b *testing.B) {
+					cpu0 := cpuTime()
 					for b.Loop() {
 						impl.blas.Sgemm(trans(s.ATrans), trans(s.BTrans), s.M, s.N, s.K, 1, a, lda, bb, ldb, 0, c, s.N)
 					}
-					gflops(b, float64(s.M)*float64(s.N)*float64(s.K))
+					gflops(b, float64(s.M)*float64(s.N)*float64(s.K), cpu0)
 				})
 			}
 		})
@@ -121,21 +131,23 @@ func BenchmarkGPTStep(b *testing.B) {
 		name string
 		step []sgemm.Shape
 	}{{"small", smallStep()}, {"medium", mediumStep()}} {
-		type prepared struct {
-			s        sgemm.Shape
-			a, bb, c []float32
-			lda, ldb int
-		}
-		var ps []prepared
-		var macs float64
-		for _, s := range preset.step {
-			a, bb, c, lda, ldb := operands(s)
-			ps = append(ps, prepared{s, a, bb, c, lda, ldb})
-			macs += float64(s.Count) * float64(s.M) * float64(s.N) * float64(s.K)
-		}
 		b.Run(preset.name, func(b *testing.B) {
+			type prepared struct {
+				s        sgemm.Shape
+				a, bb, c []float32
+				lda, ldb int
+			}
+			var ps []prepared
+			var macs float64
+			for _, s := range preset.step {
+				a, bb, c, lda, ldb := operands(s)
+				ps = append(ps, prepared{s, a, bb, c, lda, ldb})
+				macs += float64(s.Count) * float64(s.M) * float64(s.N) * float64(s.K)
+			}
+			b.Logf("%s step: %d products, %.2f GFLOP", preset.name, len(ps), 2*macs/1e9)
 			for _, impl := range benchImpls {
 				b.Run(impl.name, func(b *testing.B) {
+					cpu0 := cpuTime()
 					for b.Loop() {
 						for _, p := range ps {
 							for range p.s.Count {
@@ -143,7 +155,7 @@ func BenchmarkGPTStep(b *testing.B) {
 							}
 						}
 					}
-					gflops(b, macs)
+					gflops(b, macs, cpu0)
 				})
 			}
 		})

@@ -130,24 +130,41 @@ func kernel(x isa, tab Mem) {
 		}
 	}
 
-	TESTQ(kc, kc)
-	JZ(LabelRef(name + "_store"))
-	Label(name + "_loop")
-	for v := 0; v < x.nvec; v++ {
-		VMOVUPS(Mem{Base: pb, Disp: v * vb}, x.vec(v))
-	}
-	nb := x.accBase - x.nvec
-	for i := 0; i < x.mr; i++ {
-		bc := x.vec(x.nvec + i%nb)
-		VBROADCASTSS(Mem{Base: pa, Disp: 4 * i}, bc)
+	// k steps, four at a time (fewer loop instructions per FMA), then one
+	// at a time.
+	step := func(s int) {
 		for v := 0; v < x.nvec; v++ {
-			VFMADD231PS(x.vec(v), bc, acc(i, v))
+			VMOVUPS(Mem{Base: pb, Disp: 4*s*nr + v*vb}, x.vec(v))
+		}
+		nb := x.accBase - x.nvec
+		for i := 0; i < x.mr; i++ {
+			bc := x.vec(x.nvec + (s*x.mr+i)%nb)
+			VBROADCASTSS(Mem{Base: pa, Disp: 4 * (s*x.mr + i)}, bc)
+			for v := 0; v < x.nvec; v++ {
+				VFMADD231PS(x.vec(v), bc, acc(i, v))
+			}
 		}
 	}
+	CMPQ(kc, U8(4))
+	JB(LabelRef(name + "_tail"))
+	Label(name + "_loop4")
+	for s := 0; s < 4; s++ {
+		step(s)
+	}
+	ADDQ(U32(16*x.mr), pa)
+	ADDQ(U32(16*nr), pb)
+	SUBQ(U8(4), kc)
+	CMPQ(kc, U8(4))
+	JAE(LabelRef(name + "_loop4"))
+	Label(name + "_tail")
+	TESTQ(kc, kc)
+	JZ(LabelRef(name + "_store"))
+	Label(name + "_loop1")
+	step(0)
 	ADDQ(U32(4*x.mr), pa)
 	ADDQ(U32(4*nr), pb)
 	DECQ(kc)
-	JNZ(LabelRef(name + "_loop"))
+	JNZ(LabelRef(name + "_loop1"))
 
 	Label(name + "_store")
 	cols := Load(Param("cols"), R10)
