@@ -355,6 +355,9 @@ func TestConcurrentCallers(t *testing.T) {
 
 // In steady state a call allocates nothing, on one goroutine or two.
 func TestNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items: allocation counts mean nothing")
+	}
 	for _, name := range Kernels() {
 		impl, err := ForKernel(name)
 		require.NoError(t, err)
