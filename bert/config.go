@@ -24,6 +24,24 @@
 // config.json is HF's BertConfig, so a model directory moves between this
 // package and transformers' BertForPreTraining, BertForMaskedLM or BertModel.
 // The MLM decoder is tied to the word embeddings, as in HF.
+//
+// Pre-training, as "seq2gpt mlm train" does it:
+//
+//	tok, _ := datasets.TrainBPE(texts, datasets.BPEConfig{Merges: 1000})
+//	sp, _ := bert.AddSpecials(tok)                  // [PAD] [CLS] [SEP] [MASK]
+//	cfg := bert.Tiny()
+//	cfg.VocabSize, cfg.PadTokenID = tok.VocabSize(), sp.PAD
+//	m, _ := bert.New(cfg, seed)
+//	mk, _ := bert.NewMasker(bert.BERTMasking(), sp, tok.VocabSize(), tok.IsSpecial)
+//	l := bert.MLM{Model: m, Masker: mk}            // the engine's adapter (train.Model)
+//	w, _ := datasets.NewLMWindows(ids, l.WindowTokens(32), 0)
+//	data, _ := l.NewPretrainData(w, 16, 1, seed)   // train.Data: masked afresh each epoch
+//	eval := l.Evaluator(l.Examples(validWindows, 0, seed), 16, 0)
+//	// train.Run(ctx, trainer, data, eval, …); m.Save(dir)
+//
+// For fine-tuning, NewEncoder and LoadEncoder give the encoder alone
+// (HF's BertModel): Encode and Pool are its graph functions, and the task
+// layer (tasks.BERT) puts a head on the pooled [CLS].
 package bert
 
 import (

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Pre-trains the GPT and the BERT of README's comparison table, one after
-# the other, on the embedded State of the Union text with one tokenizer,
-# the same shape (tiny preset: 2 layers, d 64, 2 heads, 32 positions) and
-# the same number of input tokens (STEPS × BATCH × 32), logging the load
-# average before and after each run (the wall-clock depends on it).
+# Pre-trains the GPT and the BERT of README's comparison table on the
+# embedded State of the Union text with one tokenizer (a byte-level BPE of
+# MERGES merges trained on the training split; BERT adds its four special
+# tokens), the same shape (tiny preset: 2 layers, d 64, 2 heads, d_ff 256,
+# 32 positions, dropout 0.1) and the same number of input tokens
+# (STEPS × BATCH × 32). The two run side by side; each one's wall-clock and
+# CPU seconds (user + system, from /usr/bin/time) and the load average are
+# logged: on a shared machine the CPU seconds are the steadier figure.
 #
 # usage: bash bench/gptbert/pretrain.sh [OUT]       (default /tmp/gptbert)
 # env:   STEPS (5000), BATCH (16), SEED (1), MERGES (1000)
@@ -14,14 +17,19 @@ R=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$OUT"
 go build -o "$OUT/seq2gpt" "$R/cmd/seq2gpt"
 log() { echo "$(date +%T) $*" | tee -a "$OUT/pretrain.log"; }
-log "load before GPT: $(cat /proc/loadavg)"
-"$OUT/seq2gpt" lm train --preset tiny --merges "$MERGES" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
-  --eval-every 500 --checkpoint-every 1000 --samples 0 --out "$OUT/gpt" > "$OUT/gpt.log" 2>&1
-log "load after GPT: $(cat /proc/loadavg)"
-grep -E "^(data|model|stopped|best)" "$OUT/gpt.log" | tee -a "$OUT/pretrain.log"
-# BERT reads GPT's tokenizer (and adds [PAD] [CLS] [SEP] [MASK] to it).
-log "load before BERT: $(cat /proc/loadavg)"
-"$OUT/seq2gpt" mlm train --preset tiny --tokenizer "$OUT/gpt/best" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
-  --eval-every 500 --checkpoint-every 1000 --fill "" --out "$OUT/bert" > "$OUT/bert.log" 2>&1
-log "load after BERT: $(cat /proc/loadavg)"
-grep -E "^(data|model|stopped|best)" "$OUT/bert.log" | tee -a "$OUT/pretrain.log"
+# The tokenizer, once: a one-step run writes it beside its checkpoint.
+"$OUT/seq2gpt" lm train --preset tiny --merges "$MERGES" --steps 2 --warmup 1 --eval-every 2 --eval-batches 1 --samples 0 --out "$OUT/tok" > "$OUT/tok.log" 2>&1
+TOK="$OUT/tok/last"
+log "load before: $(cat /proc/loadavg)"
+T="/usr/bin/time -f %e_s_wall_%U_s_user_%S_s_sys"
+$T -o "$OUT/gpt.time" "$OUT/seq2gpt" lm train --preset tiny --tokenizer "$TOK" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
+  --eval-every 500 --checkpoint-every 1000 --samples 0 --out "$OUT/gpt" > "$OUT/gpt.log" 2>&1 &
+$T -o "$OUT/bert.time" "$OUT/seq2gpt" mlm train --preset tiny --tokenizer "$TOK" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
+  --eval-every 500 --checkpoint-every 1000 --fill "" --out "$OUT/bert" > "$OUT/bert.log" 2>&1 &
+while [ -n "$(jobs -r)" ]; do sleep 60; echo "$(date +%T) $(cat /proc/loadavg)" >> "$OUT/load.log"; done
+wait
+log "load after: $(cat /proc/loadavg)"
+for m in gpt bert; do
+  grep -E "^(data|model|stopped|best)" "$OUT/$m.log" | sed "s/^/$m: /" | tee -a "$OUT/pretrain.log"
+  log "$m time: $(cat "$OUT/$m.time")"
+done
