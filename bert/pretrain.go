@@ -222,6 +222,11 @@ type Metrics struct {
 	// fraction of targets whose most likely token is the original.
 	Loss, Accuracy float64
 	Targets        int
+	// MaskAccuracy is Accuracy over the targets whose input is [MASK]
+	// (80% of them): there the token is hidden, so only the context can
+	// tell it. At a target left as it was (10%) copying the input is
+	// right, which a model that ignores the context learns first.
+	MaskAccuracy float64
 	// NSPAccuracy is the next-sentence accuracy (NaN without NSP).
 	NSPAccuracy float64
 }
@@ -242,7 +247,7 @@ func (l MLM) evaluate(tr *train.Trainer, examples []Example, batch, maxBatches i
 		steps = max(steps, len(e.IDs))
 	}
 	var nll float64
-	var right, nspRight, rows int
+	var right, nspRight, rows, masked, maskedRight int
 	for start, k := 0, 0; start < len(examples) && (maxBatches == 0 || k < maxBatches); start, k = start+batch, k+1 {
 		ex := examples[start:min(start+batch, len(examples))]
 		b, err := l.Batch(ex, batch, steps)
@@ -258,12 +263,18 @@ func (l MLM) evaluate(tr *train.Trainer, examples []Example, batch, maxBatches i
 		z := asFloat64s(logits)
 		n := 0
 		for _, e := range ex {
-			for _, t := range e.Targets {
+			for k, t := range e.Targets {
 				row := z[n*V : (n+1)*V]
 				lse, best := logSumExp(row), argmax(row)
 				nll += lse - row[t]
 				if best == t {
 					right++
+				}
+				if e.IDs[e.Positions[k]] == l.Masker.MASK {
+					masked++
+					if best == t {
+						maskedRight++
+					}
 				}
 				n++
 			}
@@ -283,6 +294,10 @@ func (l MLM) evaluate(tr *train.Trainer, examples []Example, batch, maxBatches i
 		return met, errors.New("bert: the examples have no MLM targets")
 	}
 	met.Loss, met.Accuracy = nll/float64(met.Targets), float64(right)/float64(met.Targets)
+	met.MaskAccuracy = math.NaN()
+	if masked > 0 {
+		met.MaskAccuracy = float64(maskedRight) / float64(masked)
+	}
 	if rows > 0 {
 		met.NSPAccuracy = float64(nspRight) / float64(rows)
 	}
@@ -291,15 +306,16 @@ func (l MLM) evaluate(tr *train.Trainer, examples []Example, batch, maxBatches i
 
 // Evaluator returns the loop's validation metrics over the first
 // maxBatches batches of valid (0: all): "loss" (masked-LM nats per
-// target), "ppl" = exp(loss), "accuracy" (masked tokens predicted
-// exactly) and, with NSP, "nsp_accuracy".
+// target), "ppl" = exp(loss), "accuracy" (targets predicted exactly),
+// "mask_accuracy" (the same at [MASK]s alone) and, with NSP,
+// "nsp_accuracy".
 func (l MLM) Evaluator(valid []Example, batch, maxBatches int) train.Evaluator {
 	return func(t *train.Trainer) (map[string]float64, error) {
 		m, err := l.evaluate(t, valid, batch, maxBatches)
 		if err != nil {
 			return nil, err
 		}
-		out := map[string]float64{"loss": m.Loss, "ppl": math.Exp(m.Loss), "accuracy": m.Accuracy}
+		out := map[string]float64{"loss": m.Loss, "ppl": math.Exp(m.Loss), "accuracy": m.Accuracy, "mask_accuracy": m.MaskAccuracy}
 		if l.Config.NSP {
 			out["nsp_accuracy"] = m.NSPAccuracy
 		}

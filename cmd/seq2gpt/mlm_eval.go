@@ -115,8 +115,8 @@ func runMLMEval(out io.Writer, model, data string, batch int, seed uint64) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %d tokens, %d examples, %d masked targets\nMLM loss %.4f nats/target  perplexity %.2f  accuracy %.4f\n",
-		name, len(ids), w.Len(), met.Targets, met.Loss, expSafe(met.Loss), met.Accuracy)
+	fmt.Fprintf(out, "%s: %d tokens, %d examples, %d masked targets\nMLM loss %.4f nats/target  perplexity %.2f  accuracy %.4f  (at [MASK]s %.4f)\n",
+		name, len(ids), w.Len(), met.Targets, met.Loss, expSafe(met.Loss), met.Accuracy, met.MaskAccuracy)
 	if m.Config.NSP {
 		fmt.Fprintln(out, "(next-sentence prediction is not scored here: examples are single segments)")
 	}

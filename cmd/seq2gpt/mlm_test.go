@@ -54,7 +54,7 @@ func TestMLMTrainResumeEvalFill(t *testing.T) {
 
 	stdout, err = run(t, "mlm", "eval", "--model", out, "--data", data)
 	require.NoError(t, err)
-	assert.Regexp(t, `masked targets\nMLM loss \d+\.\d+ nats/target  perplexity \d+\.\d+  accuracy 0\.\d+`, stdout)
+	assert.Regexp(t, `masked targets\nMLM loss \d+\.\d+ nats/target  perplexity \d+\.\d+  accuracy 0\.\d+  \(at \[MASK\]s 0\.\d+\)`, stdout)
 	stdout, err = run(t, "mlm", "fill", "--model", filepath.Join(out, "best"), "--text", "We shall [MASK] the challenge.", "--top-k", "2")
 	require.NoError(t, err)
 	assert.Regexp(t, `^--- We shall \[MASK\] the challenge\.\nWe shall.* the challenge\.\n\[MASK\] 1: ".*" 0\.\d{3}, ".*" 0\.\d{3}\n$`, stdout)
