@@ -26,6 +26,11 @@ perplexity exp(loss). The checkpoint directory needs its tokenizer files.`,
 		Example: `  seq2gpt lm eval --model runs/tiny/best --data held-out.txt`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := NewFlagChecks(cmd.Flags())
+			c.Check("batch", AtLeast(1))
+			if err := c.Err(); err != nil {
+				return err
+			}
 			return runEval(cmd.OutOrStdout(), model, data, batch)
 		},
 	}

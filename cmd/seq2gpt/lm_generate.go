@@ -42,7 +42,7 @@ the window slides (--overflow slide, as nanoGPT crops) or stops with an error
 		Example: `  seq2gpt lm generate --model runs/tiny/best --prompt "The Congress" --temperature 0.8 --top-k 40
   seq2gpt lm generate --model hf-dir --ids 12,7,99 --max-new-tokens 20 --temperature 0 --print-ids`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runGenerate(cmd.OutOrStdout(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runGenerate(cmd, f) },
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.model, "model", "", "checkpoint directory (required)")
@@ -62,17 +62,30 @@ the window slides (--overflow slide, as nanoGPT crops) or stops with an error
 	return c
 }
 
-func runGenerate(out io.Writer, f *generateFlags) error {
+// checkSamplingFlags refuses sampling values outside their ranges.
+func checkSamplingFlags(c *FlagChecks) {
+	c.Check("temperature", NonNegative)
+	c.Check("top-k", AtLeast(0))
+	c.Check("top-p", Probability)
+	c.Check("max-new-tokens", AtLeast(1))
+}
+
+var overflows = map[string]gpt.Overflow{"slide": gpt.Slide, "error": gpt.Error}
+
+func runGenerate(cmd *cobra.Command, f *generateFlags) error {
+	out := cmd.OutOrStdout()
+	c := NewFlagChecks(cmd.Flags())
+	checkSamplingFlags(c)
+	c.Check("num-samples", AtLeast(1))
+	ov, ok := overflows[f.overflow]
+	if !ok {
+		c.Add("overflow", f.overflow, "slide or error")
+	}
+	if err := c.Err(); err != nil {
+		return err
+	}
 	if (f.prompt == "") == (f.ids == "") {
 		return errors.New("give exactly one of --prompt and --ids")
-	}
-	if f.samples < 1 {
-		return errors.Errorf("--num-samples %d must be at least 1", f.samples)
-	}
-	overflow := map[string]gpt.Overflow{"slide": gpt.Slide, "error": gpt.Error}
-	ov, ok := overflow[f.overflow]
-	if !ok {
-		return errors.Errorf("--overflow %q: want slide or error", f.overflow)
 	}
 	dir, err := modelDir(f.model, os.Stderr)
 	if err != nil {
@@ -80,6 +93,11 @@ func runGenerate(out io.Writer, f *generateFlags) error {
 	}
 	m, err := gpt.Load(dir)
 	if err != nil {
+		return err
+	}
+	// Token ids are checked against the model's vocabulary.
+	c.Check("stop-id", Below(m.Config.VocabSize))
+	if err := c.Err(); err != nil {
 		return err
 	}
 	tok, hasTok, err := loadTokenizer(dir)
@@ -102,9 +120,6 @@ func runGenerate(out io.Writer, f *generateFlags) error {
 	prompts := make([][]int, f.samples)
 	for i := range prompts {
 		prompts[i] = prompt
-	}
-	if f.maxNew < 1 {
-		return errors.Errorf("--max-new-tokens %d must be at least 1", f.maxNew)
 	}
 	dec, err := m.NewDecoder(gpt.DecoderConfig{Overflow: ov, NoCache: f.noCache})
 	if err != nil {

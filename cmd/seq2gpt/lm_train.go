@@ -11,6 +11,7 @@ import (
 
 	"github.com/pkg/errors"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/gpt"
@@ -84,7 +85,27 @@ HuggingFace openai-gpt directories that "lm generate" reads. Ctrl-C saves
 	return c
 }
 
+// checkTrainFlags refuses values outside each flag's range before any work.
+func checkTrainFlags(fs *pflag.FlagSet) error {
+	c := NewFlagChecks(fs)
+	for _, name := range []string{"steps", "batch", "accum"} {
+		c.Check(name, AtLeast(1))
+	}
+	for _, name := range []string{"merges", "warmup", "eval-every", "eval-batches", "patience", "checkpoint-every", "log-every", "samples", "sample-tokens"} {
+		c.Check(name, AtLeast(0))
+	}
+	c.Check("lr", Positive)
+	for _, name := range []string{"min-lr", "weight-decay", "clip"} {
+		c.Check(name, NonNegative)
+	}
+	c.Check("dropout", Dropout)
+	return c.Err()
+}
+
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
+	if err := checkTrainFlags(cmd.Flags()); err != nil {
+		return err
+	}
 	out := cmd.OutOrStdout()
 	text, err := loadCorpus(f.data)
 	if err != nil {

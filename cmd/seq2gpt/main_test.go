@@ -114,7 +114,7 @@ func TestCommandErrors(t *testing.T) {
 	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1", "--max-new-tokens", "60", "--overflow", "error")
 	assert.ErrorContains(t, err, "exceeds n_positions 40")
 	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1", "--max-new-tokens", "0")
-	assert.ErrorContains(t, err, "--max-new-tokens 0 must be at least 1")
+	assert.ErrorContains(t, err, "--max-new-tokens 0: want an integer ≥ 1")
 	_, err = run(t, "lm", "generate", "--model", dir, "--ids", "1", "--temperature", "-1")
 	assert.ErrorContains(t, err, "temperature -1")
 	_, err = run(t, "lm", "generate", "--model", t.TempDir(), "--ids", "1")
