@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,4 +113,19 @@ func TestCommandsRefuseBadFlags(t *testing.T) {
 		assert.Equal(t, c.want, err.Error(), name)
 		assert.NotContains(t, stdout, "data:", "%s: no work before the flags are checked", name)
 	}
+}
+
+// TestConfigFilesRefuseUnknownKeys: every JSON config a user passes (lm
+// train --config, graph --config) refuses unknown keys, naming the nearest
+// known one, before any work.
+func TestConfigFilesRefuseUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	require.NoError(t, os.WriteFile(cfg, []byte(`{"n_layers": 6, "n_embed": 128}`), 0o644))
+	want := `unknown key "n_embed" (did you mean "n_embd"?); unknown key "n_layers" (did you mean "n_layer"?)`
+	stdout, err := run(t, "lm", "train", "--config", cfg, "--out", filepath.Join(dir, "run"), "--steps", "1")
+	assert.ErrorContains(t, err, "--config "+cfg+": gpt: config: "+want)
+	assert.NotContains(t, stdout, "model:")
+	_, err = run(t, "graph", "--config", dir)
+	assert.ErrorContains(t, err, want)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -237,7 +236,7 @@ func modelAndTokenizer(f *trainFlags, text corpus, last string) (gpt.Config, *da
 		if err != nil {
 			return cfg, nil, err
 		}
-		if err := json.Unmarshal(b, &cfg); err != nil {
+		if cfg, err = gpt.ParseConfig(b, cfg); err != nil {
 			return cfg, nil, errors.Wrapf(err, "--config %s", f.config)
 		}
 	}
