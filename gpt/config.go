@@ -45,8 +45,12 @@ type Config struct {
 	NEmbd      int `json:"n_embd"`
 	NLayer     int `json:"n_layer"`
 	NHead      int `json:"n_head"`
-	// AFN is the FFN's activation: "gelu" (exact, erf), "gelu_new" (the tanh
-	// approximation the paper's code used) or "relu".
+	// AFN is the FFN's activation, named as HuggingFace's modeling_openai
+	// names them (its ACT_FNS): "gelu" is the tanh approximation
+	// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) that the paper's code
+	// used (HF's gelu_new function), "relu", and "silu" or "swish"
+	// (x·σ(x)). "gelu_erf" is the exact x·Φ(x), a name HF refuses rather
+	// than misreads; "gelu_new", which HF's table lacks, is read as "gelu".
 	AFN              string  `json:"afn"`
 	LayerNormEpsilon float64 `json:"layer_norm_epsilon"`
 	EmbdPdrop        float64 `json:"embd_pdrop"`
@@ -73,10 +77,8 @@ func (c Config) Validate() error {
 	if c.NHead > 0 && c.NEmbd%c.NHead != 0 {
 		errs = append(errs, errors.Errorf("n_embd %d is not divisible by n_head %d", c.NEmbd, c.NHead).Error())
 	}
-	switch c.AFN {
-	case "gelu", "gelu_new", "relu":
-	default:
-		errs = append(errs, errors.Errorf("afn %q is not one of gelu, gelu_new, relu", c.AFN).Error())
+	if _, ok := activations[c.AFN]; !ok {
+		errs = append(errs, errors.Errorf("afn %q is not one of gelu, relu, silu, swish (HuggingFace's) or gelu_erf", c.AFN).Error())
 	}
 	if c.LayerNormEpsilon <= 0 {
 		errs = append(errs, errors.Errorf("layer_norm_epsilon must be positive, got %v", c.LayerNormEpsilon).Error())
@@ -184,7 +186,19 @@ func parseConfig(b []byte, base Config) (Config, error) {
 	if err := json.Unmarshal(b, (*plainConfig)(&c)); err != nil {
 		return Config{}, err
 	}
+	if c.AFN == "gelu_new" {
+		// What this package once wrote for the tanh form: the same
+		// function under the name HF gives it, so it is written back so.
+		c.AFN = "gelu"
+	}
 	return c, c.Validate()
+}
+
+// activations maps afn to the FFN's activation: HF modeling_openai's
+// ACT_FNS ({"relu", "silu", "gelu": gelu_new, "swish": silu}) and
+// gelu_erf, the exact GELU under a name HF refuses.
+var activations = map[string]blocks.Activation{
+	"gelu": blocks.GELU, "relu": blocks.ReLU, "silu": blocks.SiLU, "swish": blocks.SiLU, "gelu_erf": blocks.GELUExact,
 }
 
 // plainConfig is Config without its MarshalJSON.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seq2gpt/seq2gpt/blocks"
 )
 
 // TestConfigRefusesUnknownKeys: a key that is neither an OpenAIGPTConfig
@@ -52,4 +54,24 @@ func TestConfigRefusesUnknownKeys(t *testing.T) {
 	want := Tiny()
 	want.NLayer = 3
 	assert.Equal(t, want, cfg)
+}
+
+// TestAFNMeansWhatHFMeans: afn names HF modeling_openai's ACT_FNS
+// activations — its "gelu" is the tanh approximation (the torch parity of
+// testdata/hf-gelu shows it), "silu" and "swish" are x·σ(x) (hf-silu) —
+// and "gelu_new", which HF lacks, is read as "gelu" and written so.
+func TestAFNMeansWhatHFMeans(t *testing.T) {
+	for afn, want := range map[string]blocks.Activation{"gelu": blocks.GELU, "relu": blocks.ReLU, "silu": blocks.SiLU,
+		"swish": blocks.SiLU, "gelu_erf": blocks.GELUExact, "gelu_new": blocks.GELU} {
+		cfg, err := ParseConfig([]byte(`{"afn": "`+afn+`"}`), Tiny())
+		require.NoError(t, err, afn)
+		m, err := New(cfg, 1)
+		require.NoError(t, err)
+		assert.Equal(t, want, m.Layers()[0].MLP.Activation, afn)
+		if afn == "gelu_new" {
+			assert.Equal(t, "gelu", cfg.AFN)
+		}
+	}
+	_, err := ParseConfig([]byte(`{"afn": "gelu_fast"}`), Tiny())
+	assert.ErrorContains(t, err, `afn "gelu_fast" is not one of gelu, relu, silu, swish (HuggingFace's) or gelu_erf`)
 }

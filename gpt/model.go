@@ -44,7 +44,7 @@ func newModel(cfg Config, s *blocks.Store) (*Model, error) {
 	if m.positions, err = blocks.NewLearnedPositions(s, "positions_embed", cfg.NPositions, cfg.NEmbd, w); err != nil {
 		return nil, err
 	}
-	act := map[string]blocks.Activation{"gelu": blocks.GELUExact, "gelu_new": blocks.GELU, "relu": blocks.ReLU}[cfg.AFN]
+	act := activations[cfg.AFN]
 	for i := 0; i < cfg.NLayer; i++ {
 		b, err := newBlock(s, fmt.Sprintf("h.%d", i), cfg, act, w)
 		if err != nil {
