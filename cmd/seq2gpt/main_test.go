@@ -148,7 +148,7 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	data := writeText(t, dir)
 	out := filepath.Join(dir, "run")
-	args := []string{"lm", "train", "--data", data, "--preset", "tiny", "--steps", "100000", "--batch", "2",
+	args := []string{"lm", "train", "--data", data, "--preset", "tiny", "--steps", "100000", "--warmup", "1", "--batch", "2",
 		"--eval-every", "100000", "--checkpoint-every", "100000", "--out", out}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, "\x1f"))
