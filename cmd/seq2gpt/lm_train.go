@@ -233,7 +233,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	prog := newProgress(f.steps, done, f.logEvery)
+	prog := newProgress(cmd.ErrOrStderr(), f.steps, done, f.logEvery)
 	curve := filepath.Join(f.out, "loss.png")
 	hooks := train.Hooks{
 		OnStep: func(s train.StepInfo) {
