@@ -3,11 +3,13 @@ package gpt
 import (
 	"math"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seq2gpt/seq2gpt/blocks"
 	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/train"
 )
@@ -69,4 +71,48 @@ func TestEvalTokensScoresEveryToken(t *testing.T) {
 
 	_, err = EvalTokens(tr, lm, stream[:1], 4, nil)
 	assert.ErrorContains(t, err, "1 tokens: nothing to score")
+}
+
+// TestAttentionWeightsMatchTorch: the KindAttention program outputs each
+// layer's softmax weights, which equal torch's for the same prompt, sum to
+// 1 over each row and are 0 above the diagonal.
+func TestAttentionWeightsMatchTorch(t *testing.T) {
+	for _, name := range []string{"hf-gelu", "hf-silu"} {
+		dir := filepath.Join("testdata", name)
+		ref := loadReference(t, dir)
+		m, err := Load(dir)
+		require.NoError(t, err)
+		T := len(ref.Prompts[0])
+		p, err := train.Compile(LM{m}, train.Key{Mode: blocks.Eval, Kind: KindAttention, Batch: 1, Len: T}, 0)
+		require.NoError(t, err)
+		defer p.Close()
+		it, err := blocks.IDs(ref.Prompts[0], m.Config.VocabSize)
+		require.NoError(t, err)
+		require.NoError(t, p.Let("ids", it))
+		require.NoError(t, p.Run())
+		require.Len(t, ref.Attention, m.Config.NLayer)
+		for l := range ref.Attention {
+			v, err := p.Output("attention." + strconv.Itoa(l))
+			require.NoError(t, err)
+			assert.Equal(t, []int{1, m.Config.NHead, T, T}, []int(v.Shape()))
+			got := v.Data().([]float32)
+			require.Len(t, got, len(ref.Attention[l]))
+			for i, w := range ref.Attention[l] {
+				assert.InDelta(t, w, float64(got[i]), 1e-6, "%s layer %d weight %d", name, l, i)
+			}
+			for h := 0; h < m.Config.NHead; h++ {
+				for i := 0; i < T; i++ {
+					sum := 0.0
+					for j := 0; j < T; j++ {
+						a := float64(got[(h*T+i)*T+j])
+						sum += a
+						if j > i {
+							assert.Zero(t, a, "causal: position %d does not see %d", i, j)
+						}
+					}
+					assert.InDelta(t, 1, sum, 1e-6)
+				}
+			}
+		}
+	}
 }

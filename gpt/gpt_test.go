@@ -19,11 +19,12 @@ import (
 )
 
 type reference struct {
-	IDs     []int     `json:"ids"`
-	Shape   []int     `json:"shape"`
-	Logits  []float64 `json:"logits"`
-	Prompts [][]int   `json:"prompts"`
-	Greedy  [][]int   `json:"greedy"`
+	IDs       []int       `json:"ids"`
+	Shape     []int       `json:"shape"`
+	Logits    []float64   `json:"logits"`
+	Prompts   [][]int     `json:"prompts"`
+	Greedy    [][]int     `json:"greedy"`
+	Attention [][]float64 `json:"attention"`
 }
 
 func loadReference(t *testing.T, dir string) reference {

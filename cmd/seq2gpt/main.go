@@ -31,7 +31,7 @@ func newRoot() *cobra.Command {
 		Use:   "lm",
 		Short: "GPT-1 language models: train, generate, evaluate",
 	}
-	lm.AddCommand(newTrainCmd(), newGenerateCmd(), newEvalCmd())
+	lm.AddCommand(newTrainCmd(), newGenerateCmd(), newEvalCmd(), newAttentionCmd())
 	root.AddCommand(lm, newGraphCmd())
 	root.AddCommand(newBLEUCmd())
 	return root

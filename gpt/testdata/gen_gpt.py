@@ -68,6 +68,7 @@ class Attention(nn.Module):
         b = self.bias[:, :, : w.size(-2), : w.size(-1)]
         w = w * b + -1e4 * (1 - b)
         w = nn.functional.softmax(w, dim=-1)
+        self.last_w = w  # the attention weights, for the reference
         a = torch.matmul(w, v).permute(0, 2, 1, 3).contiguous()
         a = a.view(*(a.size()[:-2] + (a.size(-2) * a.size(-1),)))
         return self.c_proj(a)
@@ -175,6 +176,8 @@ def make(name, afn, seed):
     with torch.no_grad():
         logits = model(ids)
         prompts = [[3, 14, 15, 9, 2, 6], [27, 1, 8]]
+        model(torch.tensor([prompts[0]]))
+        attention = [block.attn.last_w[0].flatten().tolist() for block in model.transformer.h]
         cont = [greedy(model, p, 12) for p in prompts]
     ref = {
         "ids": ids.flatten().tolist(),
@@ -182,6 +185,8 @@ def make(name, afn, seed):
         "logits": [float(x) for x in logits.flatten().tolist()],
         "prompts": prompts,
         "greedy": cont,
+        # Each layer's softmax weights [n_head, T, T] for prompts[0].
+        "attention": [[float(x) for x in a] for a in attention],
     }
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(ref, f, sort_keys=True)
