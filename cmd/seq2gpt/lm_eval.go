@@ -25,7 +25,7 @@ tokens side by side, and for the tail one window ending at the last token
 Report the mean next-token loss in nats and the perplexity exp(loss). A
 progress bar shows on a terminal (a line at each tenth otherwise). The
 checkpoint directory needs its tokenizer files.`,
-		Example: `  seq2gpt lm eval --model runs/tiny/best --data held-out.txt`,
+		Example: `  seq2gpt lm eval --model runs/tiny/best --data LICENSE`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := NewFlagChecks(cmd.Flags())

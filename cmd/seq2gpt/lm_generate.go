@@ -50,7 +50,7 @@ prompts. Either way a line ":name value" sets a sampling flag for the
 prompts after it (:temperature 0.7, :top-k 40, :top-p 0.9,
 :max-new-tokens 100, :seed 3, :num-samples 2), ":show" prints them and
 ":help" lists them.`,
-		Example: `  seq2gpt lm generate --model runs/tiny/best --prompt "The Congress" --temperature 0.8 --top-k 40
+		Example: `  seq2gpt lm generate --model runs/tiny/best --prompt "The Congress" --top-k 40
   seq2gpt lm generate --model hf-dir --ids 12,7,99 --max-new-tokens 20 --temperature 0 --print-ids
   seq2gpt lm generate --model runs/tiny/best                 # interactive
   seq2gpt lm generate --model runs/tiny/best < prompts.txt   # one continuation a line`,
