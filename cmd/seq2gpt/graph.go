@@ -35,6 +35,7 @@ run. SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
 			c := NewFlagChecks(cmd.Flags())
 			c.Check("batch", AtLeast(1))
 			c.Check("steps", AtLeast(0))
+			checkPreset(c, cmd.Flags())
 			if err := c.Err(); err != nil {
 				return err
 			}

@@ -126,7 +126,17 @@ func checkTrainFlags(fs *pflag.FlagSet) error {
 	}
 	c.Check("dropout", Dropout)
 	c.Check("valid-fraction", Fraction)
+	checkPreset(c, fs)
 	return c.Err()
+}
+
+// checkPreset refuses a --preset gpt does not have.
+func checkPreset(c *FlagChecks, fs *pflag.FlagSet) {
+	if p := fs.Lookup("preset").Value.String(); p != "" {
+		if _, err := gpt.Preset(p); err != nil {
+			c.Add("preset", p, "tiny, small, medium or paper")
+		}
+	}
 }
 
 func runTrain(cmd *cobra.Command, f *trainFlags) error {

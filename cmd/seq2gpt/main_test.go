@@ -120,7 +120,7 @@ func TestCommandErrors(t *testing.T) {
 	_, err = run(t, "lm", "generate", "--model", t.TempDir(), "--ids", "1")
 	assert.Error(t, err)
 	_, err = run(t, "lm", "train", "--preset", "huge")
-	assert.ErrorContains(t, err, `unknown preset "huge"`)
+	assert.EqualError(t, err, "--preset huge: want tiny, small, medium or paper")
 }
 
 const childArgsEnv = "SEQ2GPT_TEST_CHILD_ARGS"

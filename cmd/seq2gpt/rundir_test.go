@@ -140,10 +140,19 @@ func TestResumeRemembersTheRun(t *testing.T) {
 	_, err = run(t, "lm", "train", "--out", out, "--resume", "--data", "")
 	assert.ErrorContains(t, err, `--data "" contradicts the run in `+out+", which has --data "+data)
 
+	// A run from before run files: resumed with the flags given, and
+	// recorded from then on.
+	require.NoError(t, os.Remove(filepath.Join(out, RunFile)))
+	stdout, err = run(t, append(args, "--out", out, "--resume", "--steps", "7", "--lr", "3e-3")...)
+	require.NoError(t, err, stdout)
+	assert.Contains(t, stdout, "note: "+out+" has a checkpoint but no run.json (an older run): resuming with the flags given, which it records now")
+	assert.Contains(t, stdout, "stopped (steps) at step 7")
+	assert.FileExists(t, filepath.Join(out, RunFile))
+
 	b, err := os.ReadFile(data)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(data, append(b, "A changed ending.\n"...), 0o644))
-	_, err = run(t, "lm", "train", "--out", out, "--resume", "--steps", "8")
+	_, err = run(t, "lm", "train", "--out", out, "--resume", "--steps", "9")
 	assert.ErrorContains(t, err, "this is not the run in "+out+": its data.split is ")
 	assert.ErrorContains(t, err, "; its data.valid_sha256 is ")
 }
