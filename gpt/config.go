@@ -20,9 +20,10 @@ package gpt
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/bits"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -158,7 +159,7 @@ func parseConfig(b []byte, base Config) (Config, error) {
 		return Config{}, err
 	}
 	var problems []string
-	for _, k := range sortedNames(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if configKeys[k] || ignoredKeys[k] {
 			continue
 		}
@@ -257,7 +258,7 @@ var keyAliases = map[string]struct{ key, why string }{
 // or one name begins the other ("vocab", "vocab_size").
 func nearestKey(k string) string {
 	best, bestD := "", -1
-	for _, c := range sortedNames(configKeys) {
+	for _, c := range slices.Sorted(maps.Keys(configKeys)) {
 		d := editDistance(k, c)
 		if len(k) >= 3 && (strings.HasPrefix(c, k) || strings.HasPrefix(k, c)) {
 			d = 1
@@ -291,15 +292,6 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // MarshalJSON writes the configuration as HuggingFace's config.json for

@@ -45,11 +45,7 @@ pdf). The model directory needs its tokenizer files.`,
   seq2gpt lm attention --model runs/small/best --prompt "We the people" --layers 0,3 --heads 1 --out att.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := modelDir(model, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			m, err := gpt.Load(dir)
+			m, tok, err := loadModelAndTokenizer(model, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -58,13 +54,6 @@ pdf). The model directory needs its tokenizer files.`,
 			ch.Check("heads", Below(m.Config.NHead))
 			if err := ch.Err(); err != nil {
 				return err
-			}
-			tok, ok, err := loadTokenizer(dir)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errors.Errorf("%s has no tokenizer files", dir)
 			}
 			ids := tok.Encode(prompt)
 			switch {

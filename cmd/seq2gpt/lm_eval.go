@@ -45,20 +45,9 @@ checkpoint directory needs its tokenizer files.`,
 }
 
 func runEval(out, errw io.Writer, model, data string, batch int) error {
-	dir, err := modelDir(model, errw)
+	m, tok, err := loadModelAndTokenizer(model, errw)
 	if err != nil {
 		return err
-	}
-	m, err := gpt.Load(dir)
-	if err != nil {
-		return err
-	}
-	tok, ok, err := loadTokenizer(dir)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errors.Errorf("%s has no tokenizer files", dir)
 	}
 	text, err := datasets.LoadText(data)
 	if err != nil {

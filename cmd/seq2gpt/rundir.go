@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -235,7 +237,7 @@ func jsonDiff(name string, saved, now []byte) string {
 		keys[k] = true
 	}
 	var diffs []string
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		a, _ := json.Marshal(x[k])
 		b, _ := json.Marshal(y[k])
 		if !bytes.Equal(a, b) {
@@ -243,15 +245,6 @@ func jsonDiff(name string, saved, now []byte) string {
 		}
 	}
 	return strings.Join(diffs, "; ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func jsonEqual(a, b []byte) bool {
