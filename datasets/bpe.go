@@ -168,6 +168,14 @@ func (t *BPE) Encode(text string) []int {
 			out = append(out, int(id))
 		}
 	}
+	pieces(text, emit)
+	return out
+}
+
+// pieces calls yield with each piece BPE merges alone: GPT-2's pre-tokens,
+// those longer than MaxPieceBytes cut at character boundaries. Encoding and
+// training cut alike.
+func pieces(text string, yield func(piece string)) {
 	gpt2Split(text, func(piece string) {
 		for len(piece) > MaxPieceBytes {
 			cut := MaxPieceBytes
@@ -177,12 +185,11 @@ func (t *BPE) Encode(text string) []int {
 			if cut == 0 {
 				cut = MaxPieceBytes // not UTF-8: any cut keeps the bytes
 			}
-			emit(piece[:cut])
+			yield(piece[:cut])
 			piece = piece[cut:]
 		}
-		emit(piece)
+		yield(piece)
 	})
-	return out
 }
 
 // encodePiece returns the ids of one piece. The slice is the cache's or

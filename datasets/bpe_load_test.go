@@ -103,3 +103,16 @@ func TestBPELongPretokensStayLinear(t *testing.T) {
 		}
 	}
 }
+
+// TestBPETrainingCutsPiecesAsEncodeDoes: the trainer counts the pieces
+// Encode merges, a long pre-token cut at MaxPieceBytes (it counted one
+// 12 KB word).
+func TestBPETrainingCutsPiecesAsEncodeDoes(t *testing.T) {
+	tr, err := NewBPETrainer(BPEConfig{Merges: 10})
+	require.NoError(t, err)
+	tr.Add(longLine(3*MaxPieceBytes + 5))
+	assert.Equal(t, 4, tr.Words())
+	for p := range tr.counts {
+		assert.LessOrEqual(t, len(p), MaxPieceBytes)
+	}
+}
