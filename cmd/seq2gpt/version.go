@@ -52,7 +52,7 @@ func versionText() string {
 	}
 	fmt.Fprintf(&b, "seq2gpt %s%s\n", version, commit)
 	fmt.Fprintf(&b, "go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(&b, "blas: %v\n", ops.BLASName)
+	fmt.Fprintf(&b, "blas: %s\n", ops.BLASKernel())
 	fmt.Fprintf(&b, "cpu: %d cores; features: %s\n", runtime.NumCPU(), strings.Join(cpuFeatures(), " "))
 	return b.String()
 }
