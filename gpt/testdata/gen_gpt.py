@@ -46,6 +46,9 @@ def gelu_new(x):
 # modeling_openai.py's table: its "gelu" is the tanh approximation, and it
 # has no "gelu_new" key.
 ACT = {"relu": nn.ReLU(), "silu": nn.functional.silu, "gelu": gelu_new, "swish": nn.functional.silu}
+# Not HF's: the name older configs here used for the tanh form (gpt reads
+# it as "gelu"); kept so generators that import this module still run.
+ACT["gelu_new"] = gelu_new
 
 
 class Attention(nn.Module):
