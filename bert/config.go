@@ -46,7 +46,11 @@ package bert
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"math/bits"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -262,4 +266,87 @@ func Preset(name string) (Config, error) {
 		return Large(), nil
 	}
 	return Config{}, errors.Errorf("bert: unknown preset %q (want tiny, small, medium, base or large)", name)
+}
+
+// ParseConfig reads a config.json (or a --config file of BertConfig keys)
+// over base. A key that is neither one of Config's nor one transformers
+// writes into a BERT config.json that this package may ignore
+// (architectures, id2label, classifier_dropout, transformers_version, …)
+// is an error naming it — with GPT's name of a BERT key ("n_embd" for
+// "hidden_size") the key to write instead — so that a misspelt
+// "num_layers" does not train the default model.
+func ParseConfig(b []byte, base Config) (Config, error) {
+	c, err := parseConfig(b, base)
+	return c, errors.Wrap(err, "bert: config")
+}
+
+func parseConfig(b []byte, base Config) (Config, error) {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return Config{}, err
+	}
+	var problems []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if configKeys[k] || ignoredKeys[k] {
+			continue
+		}
+		msg := fmt.Sprintf("unknown key %q", k)
+		if alias, ok := keyAliases[k]; ok {
+			msg += fmt.Sprintf(" (GPT's name: BERT's is %q)", alias)
+		}
+		problems = append(problems, msg)
+	}
+	if raw, ok := keys["model_type"]; ok {
+		var mt string
+		if err := json.Unmarshal(raw, &mt); err != nil || mt != ModelType {
+			problems = append(problems, fmt.Sprintf("model_type %s is not %q", raw, ModelType))
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, errors.New(strings.Join(problems, "; "))
+	}
+	c := base
+	if err := json.Unmarshal(b, (*plainConfig)(&c)); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+// plainConfig is Config without its MarshalJSON.
+type plainConfig Config
+
+// configKeys are Config's JSON keys.
+var configKeys = func() map[string]bool {
+	m := map[string]bool{}
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		m[strings.Split(t.Field(i).Tag.Get("json"), ",")[0]] = true
+	}
+	return m
+}()
+
+// ignoredKeys are the keys transformers writes into a BERT config.json
+// that do not change the encoder or its pre-training heads:
+// PretrainedConfig's own (bookkeeping, generation defaults, labels, token
+// ids) and BertConfig's use_cache and classifier_dropout (a task head's).
+var ignoredKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range strings.Fields(`model_type architectures transformers_version _name_or_path _commit_hash
+		torch_dtype use_bfloat16 classifier_dropout use_cache gradient_checkpointing
+		task_specific_params finetuning_task id2label label2id num_labels problem_type tokenizer_class prefix
+		bos_token_id eos_token_id sep_token_id decoder_start_token_id
+		return_dict output_hidden_states output_attentions torchscript pruned_heads tie_word_embeddings
+		chunk_size_feed_forward is_encoder_decoder is_decoder add_cross_attention tie_encoder_decoder
+		cross_attention_hidden_size tf_legacy_loss`) {
+		m[k] = true
+	}
+	return m
+}()
+
+// keyAliases are GPT's (OpenAIGPTConfig's) names of Config's keys.
+var keyAliases = map[string]string{
+	"n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
+	"n_positions": "max_position_embeddings", "n_ctx": "max_position_embeddings", "afn": "hidden_act",
+	"layer_norm_epsilon": "layer_norm_eps", "resid_pdrop": "hidden_dropout_prob", "embd_pdrop": "hidden_dropout_prob",
+	"attn_pdrop": "attention_probs_dropout_prob",
 }

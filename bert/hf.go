@@ -23,14 +23,6 @@ const (
 	WeightsFile = "model.safetensors"
 )
 
-// hfConfig is config.json as transformers writes it for BERT: the Config
-// keys plus the fields transformers needs to pick the class (see
-// Config.MarshalJSON, which writes them).
-type hfConfig struct {
-	Config
-	ModelType string `json:"model_type"`
-}
-
 // Save writes the model as a HuggingFace BertForPreTraining directory:
 // config.json and model.safetensors with HF's names and layouts (the
 // decoder tied to the word embeddings is not written twice, as
@@ -53,25 +45,19 @@ func (m *Model) Save(dir string) error {
 	return errors.Wrap(safetensors.Write(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}), "bert: save weights")
 }
 
-// ReadConfig reads and validates dir/config.json (HF's BertConfig; absent
-// keys take BertConfig's defaults).
+// ReadConfig reads and validates dir/config.json (HF's BertConfig, see
+// ParseConfig; absent keys take BertConfig's defaults).
 func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, ConfigFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, errors.Wrap(err, "bert")
 	}
-	hc := hfConfig{Config: Base()}
-	if err := json.Unmarshal(b, &hc); err != nil {
+	c, err := parseConfig(b, Base())
+	if err != nil {
 		return Config{}, errors.Wrapf(err, "bert: %s", path)
 	}
-	if hc.ModelType != "" && hc.ModelType != ModelType {
-		return Config{}, errors.Errorf("bert: %s: model_type %q is not bert", path, hc.ModelType)
-	}
-	if err := hc.Config.Validate(); err != nil {
-		return Config{}, errors.Wrapf(err, "bert: %s", path)
-	}
-	return hc.Config, nil
+	return c, nil
 }
 
 // Load reads a HuggingFace BERT directory (config.json, model.safetensors)

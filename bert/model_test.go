@@ -199,7 +199,7 @@ func TestLoadReportsAllMismatches(t *testing.T) {
 
 	dir = copyFixture(t, func(c map[string]any) { c["model_type"] = "gpt2" }, nil, nil)
 	_, err = Load(dir)
-	assert.ErrorContains(t, err, `model_type "gpt2" is not bert`)
+	assert.ErrorContains(t, err, `model_type "gpt2" is not "bert"`)
 	w, err := os.ReadFile(filepath.Join("testdata", "hf-bert", WeightsFile))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, WeightsFile), w[:len(w)/2], 0o644))
@@ -225,6 +225,23 @@ func TestNumParams(t *testing.T) {
 	c := Base()
 	c.HiddenSize, c.NumAttentionHeads = 1<<31, 1
 	assert.ErrorContains(t, c.Validate(), "make more than")
+}
+
+// TestParseConfigRefusesUnknownKeys: a key neither BertConfig's nor one
+// transformers writes is an error (GPT's name of a key says BERT's); the
+// keys HF writes into a fine-tuned model's config.json are accepted.
+func TestParseConfigRefusesUnknownKeys(t *testing.T) {
+	_, err := ParseConfig([]byte(`{"n_embd": 64, "num_layers": 2, "hidden_size": 64}`), Tiny())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown key "n_embd" (GPT's name: BERT's is "hidden_size")`)
+	assert.Contains(t, err.Error(), `unknown key "num_layers"`)
+	c, err := ParseConfig([]byte(`{"hidden_size": 32, "num_attention_heads": 4, "id2label": {"0": "a"}, "classifier_dropout": null,
+		"transformers_version": "4.40.0", "architectures": ["BertForSequenceClassification"], "model_type": "bert"}`), Tiny())
+	require.NoError(t, err)
+	assert.Equal(t, 32, c.HiddenSize)
+	assert.Equal(t, Tiny().NumHiddenLayers, c.NumHiddenLayers, "absent keys keep the base's")
+	_, err = ParseConfig([]byte(`{"hidden_size": 31}`), Tiny())
+	assert.ErrorContains(t, err, "hidden_size 31 is not divisible by num_attention_heads 2")
 }
 
 func TestConfigValidation(t *testing.T) {

@@ -52,9 +52,10 @@ func newMLMEvalCmd() *cobra.Command {
 		Long: `Cut the text into examples of max_position_embeddings tokens ([CLS] text
 [SEP]), mask each once as pre-training does (15% chosen: 80% [MASK], 10%
 random, 10% kept; seeded by --seed) and report the masked-LM loss per target
-in nats, its exp, and the fraction of targets predicted exactly. Without
---data the text is the embedded State of the Union validation split (every
-tenth address), the one mlm train holds out.`,
+in nats, its exp, and the fraction of targets predicted exactly (overall and
+at the [MASK]s alone, where only the context tells the token). Without
+--data the text is the embedded State of the Union validation split, the
+one mlm train holds out by default.`,
 		Example: `  seq2gpt mlm eval --model runs/bert-tiny/best
   seq2gpt mlm eval --model runs/bert-tiny --data held-out.txt`,
 		Args: cobra.NoArgs,
@@ -80,7 +81,7 @@ func runMLMEval(out io.Writer, model, data string, batch int, seed uint64) error
 	}
 	name, text := "the embedded State of the Union validation split", ""
 	if data == "" {
-		c, err := loadCorpus("")
+		c, err := loadCorpus("", "", 0.1)
 		if err != nil {
 			return err
 		}

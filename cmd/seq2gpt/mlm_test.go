@@ -44,9 +44,9 @@ func TestMLMTrainResumeEvalFill(t *testing.T) {
 	assert.Contains(t, string(cfg), `"model_type": "bert"`)
 
 	_, err = run(t, append(common, "--steps", "20")...)
-	assert.ErrorContains(t, err, "already holds a run: continue it with --resume or replace it with --overwrite")
+	assert.ErrorContains(t, err, "holds a run (best, last, loss.png, run.json): continue it with --resume, or replace it with --overwrite")
 	_, err = run(t, "mlm", "train", "--out", out, "--steps", "30", "--resume", "--lr", "0.1")
-	assert.ErrorContains(t, err, "--resume: --lr 0.1 differs from the run's 0.002")
+	assert.ErrorContains(t, err, "--lr 0.1 contradicts the run in "+out+", which has --lr 0.002")
 	stdout, err = run(t, "mlm", "train", "--out", out, "--steps", "30", "--resume", "--batch", "4", "--fill", "")
 	require.NoError(t, err, stdout)
 	assert.Contains(t, stdout, "resumed at step 20")
@@ -70,13 +70,13 @@ func TestMLMCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"mlm", "train", "--lr", "NaN"}, "--lr NaN is out of range: want (0, ∞)"},
-		{[]string{"mlm", "train", "--mask-rate", "1.5"}, "--mask-rate 1.5 is out of range: want (0, 1]"},
-		{[]string{"mlm", "train", "--dropout", "-0.5"}, "--dropout -0.5 is out of range"},
-		{[]string{"mlm", "train", "--batch", "0"}, "--batch 0 is out of range: want an integer ≥ 1"},
-		{[]string{"mlm", "train", "--resume", "--overwrite"}, "--resume and --overwrite contradict each other"},
-		{[]string{"mlm", "train", "--resume", "--out", dir}, "has no run.json"},
-		{[]string{"mlm", "train", "--preset", "huge", "--out", filepath.Join(dir, "x")}, `unknown preset "huge"`},
+		{[]string{"mlm", "train", "--lr", "NaN"}, "--lr NaN: want a finite number > 0"},
+		{[]string{"mlm", "train", "--mask-rate", "1.5"}, "--mask-rate 1.5: want a number in (0, 1]"},
+		{[]string{"mlm", "train", "--dropout", "-0.5"}, "--dropout -0.5: want a number in [0, 1)"},
+		{[]string{"mlm", "train", "--batch", "0"}, "--batch 0: want an integer ≥ 1"},
+		{[]string{"mlm", "train", "--resume", "--overwrite"}, "--resume and --overwrite: give one"},
+		{[]string{"mlm", "train", "--resume", "--out", dir}, "holds no run (no run.json and no checkpoint)"},
+		{[]string{"mlm", "train", "--preset", "huge", "--out", filepath.Join(dir, "x")}, "--preset huge: want tiny, small, medium, base or large"},
 		{[]string{"mlm", "fill", "--model", filepath.Join("..", "..", "bert", "testdata", "hf-bert"), "--text", "a [MASK]"}, "no tokenizer files"},
 		{[]string{"mlm", "fill", "--model", dir, "--text", "a [MASK]"}, "not a model directory"},
 		{[]string{"mlm", "eval", "--model", dir, "--batch", "0"}, "--batch 0 is out of range"},
@@ -92,7 +92,7 @@ func TestMLMInterruptSavesCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	data := writeText(t, dir)
 	out := filepath.Join(dir, "run")
-	args := []string{"mlm", "train", "--data", data, "--config", mlmConfig(t, dir), "--steps", "100000", "--batch", "2",
+	args := []string{"mlm", "train", "--data", data, "--config", mlmConfig(t, dir), "--steps", "100000", "--warmup", "1", "--batch", "2",
 		"--eval-every", "100000", "--checkpoint-every", "100000", "--out", out}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, "\x1f"))

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -18,45 +17,30 @@ import (
 
 	"github.com/seq2gpt/seq2gpt/bert"
 	"github.com/seq2gpt/seq2gpt/datasets"
-	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
-// mlmRun is what a pre-training run is: the flags that decide the model,
-// the data and the optimisation. It is saved as <out>/run.json when the run
-// starts, and --resume takes it from there, so a resumed run is the run
-// that was started, whatever the command line repeats or leaves out.
-type mlmRun struct {
-	Data        string  `json:"data" flag:"data"`
-	Tokenizer   string  `json:"tokenizer" flag:"tokenizer"`
-	Merges      int     `json:"merges" flag:"merges"`
-	Preset      string  `json:"preset" flag:"preset"`
-	Config      string  `json:"config" flag:"config"`
-	Batch       int     `json:"batch" flag:"batch"`
-	Accum       int     `json:"accum" flag:"accum"`
-	Warmup      int     `json:"warmup" flag:"warmup"`
-	LR          float64 `json:"lr" flag:"lr"`
-	MinLR       float64 `json:"min_lr" flag:"min-lr"`
-	WeightDecay float64 `json:"weight_decay" flag:"weight-decay"`
-	Clip        float64 `json:"clip" flag:"clip"`
-	Dropout     float64 `json:"dropout" flag:"dropout"`
-	NSP         bool    `json:"nsp" flag:"nsp"`
-	MaskRate    float64 `json:"mask_rate" flag:"mask-rate"`
-	Seed        uint64  `json:"seed" flag:"seed"`
-}
-
-// mlmRunFile is the file under --out that remembers the run.
-const mlmRunFile = "run.json"
-
 type mlmTrainFlags struct {
-	run                              mlmRun
-	out                              string
-	steps                            int
-	evalEvery, evalBatches, patience int
-	checkpointEvery, logEvery        int
-	resume, overwrite                bool
-	fill                             string
+	data, valid, tokenizer, preset, config, out string
+	validFraction, maskRate                     float64
+	merges                                      int
+	steps, batch, accum, warmup                 int
+	lr, minLR, weightDecay, clip, dropout       float64
+	nsp                                         bool
+	evalEvery, evalBatches, patience            int
+	checkpointEvery, logEvery                   int
+	resume, overwrite                           bool
+	seed                                        uint64
+	fill                                        string
 }
+
+// The flags that define a run of mlm train (a resumed run takes their
+// saved values and refuses others), and those it remembers but lets change.
+var (
+	mlmDefining = []string{"data", "valid", "valid-fraction", "tokenizer", "merges", "preset", "config", "nsp", "mask-rate",
+		"batch", "accum", "warmup", "lr", "min-lr", "weight-decay", "clip", "dropout", "seed", "eval-batches"}
+	mlmRemembered = []string{"steps", "eval-every", "patience", "checkpoint-every", "log-every", "fill"}
+)
 
 func newMLMCmd() *cobra.Command {
 	c := &cobra.Command{
@@ -81,186 +65,156 @@ masks the text afresh. Next-sentence prediction is off unless --nsp. AdamW
 then linear decay, global-norm clipping.
 
 The text is the embedded State of the Union addresses unless --data names a
-file; a tenth is held out for validation, masked once. A byte-level BPE is
-trained on the training text (unless --tokenizer gives one) and BERT's
-[PAD], [CLS], [SEP] and [MASK] are added to it. Examples are windows of
-max_position_embeddings tokens: [CLS] text [SEP].
+file; validation text is --valid or a --valid-fraction held out (as lm train
+holds it out), masked once. A byte-level BPE is trained on the training text
+(unless --tokenizer gives one) and BERT's [PAD], [CLS], [SEP] and [MASK] are
+added to it. Examples are windows of max_position_embeddings tokens:
+[CLS] text [SEP].
 
-Checkpoints go to --out: "best" (lowest validation MLM loss) and "last";
-both are HuggingFace BertForPreTraining directories with the tokenizer
-beside them, which "mlm eval", "mlm fill" and "finetune --from" read.
-<out>/run.json remembers the run: --resume continues it exactly (its flags
-come from there; only --steps and the evaluation and checkpoint cadence may
-change), and a directory that holds a run is not overwritten without
---overwrite. Ctrl-C saves "last" and exits cleanly.`,
+--out is the run directory. Its run.json records what defines the run, so
+--resume continues it with no other flags; a flag that contradicts the
+saved run is an error naming both values (--steps may change, to extend a
+run). A directory that holds a run is not overwritten without --overwrite.
+Checkpoints "best" (lowest validation MLM loss) and "last" are HuggingFace
+BertForPreTraining directories with the tokenizer beside them, which
+"mlm eval", "mlm fill" and "finetune --from" read. Ctrl-C saves "last" and
+exits cleanly.`,
 		Example: `  # a tiny BERT on the embedded text
-  seq2gpt mlm train --preset tiny --steps 1500 --out runs/bert-tiny
+  seq2gpt mlm train --preset tiny --merges 1000 --steps 1500 --out runs/bert-tiny
 
   # continue it to 3000 steps
-  seq2gpt mlm train --out runs/bert-tiny --steps 3000 --resume
+  seq2gpt mlm train --out runs/bert-tiny --resume --steps 3000
 
   # what it fills in
-  seq2gpt mlm fill --model runs/bert-tiny/best --text "The [MASK] of the Union is strong."`,
+  seq2gpt mlm fill --model runs/bert-tiny --text "The [MASK] of the Union is strong."`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runMLMTrain(cmd, f) },
 	}
 	fl := c.Flags()
-	r := &f.run
-	fl.StringVar(&r.Data, "data", "", "plain-text training file (default: the embedded State of the Union addresses)")
-	fl.StringVar(&r.Tokenizer, "tokenizer", "", "directory with vocab.json+merges.txt (or encoder.json+vocab.bpe); default: train one")
-	fl.IntVar(&r.Merges, "merges", -1, "BPE merges to learn when training a tokenizer (default: the preset's vocab_size − 260)")
-	fl.StringVar(&r.Preset, "preset", "tiny", "model size: tiny, small, medium, base or large")
-	fl.StringVar(&r.Config, "config", "", "JSON file of HuggingFace BertConfig keys, applied over the preset")
-	fl.IntVar(&r.Batch, "batch", 16, "examples per micro-batch")
-	fl.IntVar(&r.Accum, "accum", 1, "micro-batches accumulated per step")
-	fl.IntVar(&r.Warmup, "warmup", 0, "linear warm-up steps (default: steps/20)")
-	fl.Float64Var(&r.LR, "lr", 2e-3, "peak learning rate")
-	fl.Float64Var(&r.MinLR, "min-lr", -1, "learning rate at the end of the linear decay (default: lr/10)")
-	fl.Float64Var(&r.WeightDecay, "weight-decay", 0.01, "AdamW decoupled weight decay, on matrices only")
-	fl.Float64Var(&r.Clip, "clip", 1, "global gradient-norm clipping (0: off)")
-	fl.Float64Var(&r.Dropout, "dropout", -1, "hidden and attention dropout (default: the preset's)")
-	fl.BoolVar(&r.NSP, "nsp", false, "add next-sentence prediction (examples become [CLS] A [SEP] B [SEP])")
-	fl.Float64Var(&r.MaskRate, "mask-rate", 0.15, "fraction of the tokens chosen as targets")
-	fl.Uint64Var(&r.Seed, "seed", 1, "seed for weights, data order, masking and dropout")
-	fl.StringVar(&f.out, "out", "runs/bert", "directory for the run: run.json, checkpoints, the loss curve")
+	fl.StringVar(&f.data, "data", "", "plain-text training file (default: the embedded State of the Union addresses)")
+	fl.StringVar(&f.valid, "valid", "", "plain-text validation file (default: hold out --valid-fraction of --data)")
+	fl.Float64Var(&f.validFraction, "valid-fraction", 0.1, "the part of the text held out for validation when there is no --valid")
+	fl.StringVar(&f.tokenizer, "tokenizer", "", "directory with vocab.json+merges.txt (or encoder.json+vocab.bpe); default: train one")
+	fl.IntVar(&f.merges, "merges", -1, "BPE merges to learn when training a tokenizer (default: the preset's vocab_size − 260)")
+	fl.StringVar(&f.preset, "preset", "tiny", "model size: tiny, small, medium, base or large")
+	fl.StringVar(&f.config, "config", "", "JSON file of HuggingFace BertConfig keys, applied over the preset")
+	fl.BoolVar(&f.nsp, "nsp", false, "add next-sentence prediction (examples become [CLS] A [SEP] B [SEP])")
+	fl.Float64Var(&f.maskRate, "mask-rate", 0.15, "the fraction of the tokens chosen as targets")
+	fl.StringVar(&f.out, "out", "runs/bert", "run directory: run.json, checkpoints and the loss curve")
 	fl.IntVar(&f.steps, "steps", 1500, "optimizer steps in total")
+	fl.IntVar(&f.batch, "batch", 16, "examples per micro-batch")
+	fl.IntVar(&f.accum, "accum", 1, "micro-batches accumulated per step")
+	fl.IntVar(&f.warmup, "warmup", 0, "linear warm-up steps (default: steps/20)")
+	fl.Float64Var(&f.lr, "lr", 2e-3, "peak learning rate")
+	fl.Float64Var(&f.minLR, "min-lr", -1, "learning rate at the end of the linear decay (default: lr/10)")
+	fl.Float64Var(&f.weightDecay, "weight-decay", 0.01, "AdamW decoupled weight decay, on matrices only")
+	fl.Float64Var(&f.clip, "clip", 1, "global gradient-norm clipping (0: off)")
+	fl.Float64Var(&f.dropout, "dropout", -1, "hidden and attention dropout (default: the preset's)")
 	fl.IntVar(&f.evalEvery, "eval-every", 250, "evaluate every N steps")
 	fl.IntVar(&f.evalBatches, "eval-batches", 20, "validation batches per evaluation (0: all)")
 	fl.IntVar(&f.patience, "patience", 0, "stop after N evaluations without improvement (0: never)")
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 500, "save the last checkpoint every N steps")
 	fl.IntVar(&f.logEvery, "log-every", 100, "when not on a terminal, log a line every N steps")
-	fl.BoolVar(&f.resume, "resume", false, "continue the run in --out from its last checkpoint")
-	fl.BoolVar(&f.overwrite, "overwrite", false, "replace the run in --out")
+	fl.BoolVar(&f.resume, "resume", false, "continue the run in --out from its last checkpoint, with its saved settings")
+	fl.BoolVar(&f.overwrite, "overwrite", false, "replace the run in --out (its run.json, checkpoints and loss curve)")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed for weights, data order, masking and dropout")
 	fl.StringVar(&f.fill, "fill", "The [MASK] of the Union is strong.", "text with [MASK]s to fill in after training (empty: none)")
 	return c
 }
 
-// checkMLMFlags refuses out-of-range flags, naming the flag, its value and
-// the range, before any work.
-func checkMLMFlags(f *mlmTrainFlags) error {
-	r := f.run
-	ints := []struct {
-		name     string
-		v, least int
-	}{{"steps", f.steps, 1}, {"batch", r.Batch, 1}, {"accum", r.Accum, 1}, {"eval-every", f.evalEvery, 0},
-		{"eval-batches", f.evalBatches, 0}, {"patience", f.patience, 0}, {"checkpoint-every", f.checkpointEvery, 0},
-		{"log-every", f.logEvery, 0}, {"warmup", r.Warmup, 0}, {"merges", r.Merges, -1}}
-	for _, c := range ints {
-		if c.v < c.least {
-			return errors.Errorf("--%s %d is out of range: want an integer ≥ %d", c.name, c.v, c.least)
+// checkMLMFlags refuses values outside each flag's range before any work.
+func checkMLMFlags(fs *pflag.FlagSet) error {
+	c := NewFlagChecks(fs)
+	for _, name := range []string{"steps", "batch", "accum"} {
+		c.Check(name, AtLeast(1))
+	}
+	for _, name := range []string{"merges", "warmup", "eval-every", "eval-batches", "patience", "checkpoint-every", "log-every"} {
+		c.Check(name, AtLeast(0))
+	}
+	c.Check("lr", Positive)
+	for _, name := range []string{"min-lr", "weight-decay", "clip"} {
+		c.Check(name, NonNegative)
+	}
+	c.Check("dropout", Dropout)
+	c.Check("valid-fraction", Fraction)
+	c.Check("mask-rate", Range{Min: 0, Max: 1, MinOpen: true})
+	if p := fs.Lookup("preset").Value.String(); p != "" {
+		if _, err := bert.Preset(p); err != nil {
+			c.Add("preset", p, "tiny, small, medium, base or large")
 		}
 	}
-	floats := []struct {
-		name     string
-		v, lo    float64
-		hi       float64
-		loOpen   bool
-		describe string
-	}{
-		{"lr", r.LR, 0, math.Inf(1), true, "(0, ∞)"},
-		{"min-lr", r.MinLR, -1, math.Inf(1), false, "[0, ∞), or −1 for lr/10"},
-		{"weight-decay", r.WeightDecay, 0, math.Inf(1), false, "[0, ∞)"},
-		{"clip", r.Clip, 0, math.Inf(1), false, "[0, ∞)"},
-		{"dropout", r.Dropout, -1, 1, false, "[0, 1), or −1 for the preset's"},
-		{"mask-rate", r.MaskRate, 0, 1, true, "(0, 1]"},
-	}
-	for _, c := range floats {
-		bad := math.IsNaN(c.v) || math.IsInf(c.v, 0) || c.v < c.lo || (c.loOpen && c.v == c.lo) || c.v > c.hi || (c.name == "dropout" && c.v == 1)
-		if c.name == "min-lr" || c.name == "dropout" {
-			bad = bad || (c.v < 0 && c.v != -1)
-		}
-		if bad {
-			return errors.Errorf("--%s %v is out of range: want %s", c.name, c.v, c.describe)
-		}
-	}
-	if f.resume && f.overwrite {
-		return errors.New("--resume and --overwrite contradict each other: pick one")
-	}
-	return nil
-}
-
-// settleRun is the run to train: from <out>/run.json with --resume (flags
-// given on the command line must agree with it), else the flags, after
-// checking that --out holds no run unless --overwrite.
-func settleRun(fs *pflag.FlagSet, f *mlmTrainFlags) (mlmRun, error) {
-	path := filepath.Join(f.out, mlmRunFile)
-	b, err := os.ReadFile(path)
-	exists := err == nil
-	if err != nil && !os.IsNotExist(err) {
-		return mlmRun{}, errors.Wrapf(err, "reading %s", path)
-	}
-	if !f.resume {
-		_, lastErr := train.CheckpointPath(f.out, train.LastCheckpoint)
-		if (exists || lastErr == nil) && !f.overwrite {
-			return mlmRun{}, errors.Errorf("%s already holds a run: continue it with --resume or replace it with --overwrite", f.out)
-		}
-		return f.run, nil
-	}
-	if !exists {
-		return mlmRun{}, errors.Errorf("--resume: %s has no %s (was it made by mlm train?)", f.out, mlmRunFile)
-	}
-	var saved mlmRun
-	if err := json.Unmarshal(b, &saved); err != nil {
-		return mlmRun{}, errors.Wrapf(err, "--resume: %s", path)
-	}
-	// A flag given again must say what the run says.
-	sv, gv := reflect.ValueOf(saved), reflect.ValueOf(f.run)
-	for i := range sv.NumField() {
-		name := sv.Type().Field(i).Tag.Get("flag")
-		if fs.Changed(name) && !sv.Field(i).Equal(gv.Field(i)) {
-			return mlmRun{}, errors.Errorf("--resume: --%s %v differs from the run's %v (%s); leave it out, or start a new run with --overwrite",
-				name, gv.Field(i).Interface(), sv.Field(i).Interface(), path)
-		}
-	}
-	return saved, nil
-}
-
-// clearRun removes what a run wrote under out (for --overwrite), and only that.
-func clearRun(out string) error {
-	for _, name := range []string{mlmRunFile, "loss.png", train.BestCheckpoint, train.LastCheckpoint} {
-		if err := os.RemoveAll(filepath.Join(out, name)); err != nil {
-			return err
-		}
-		for _, aside := range []string{"." + name + ".new", "." + name + ".old"} {
-			if err := os.RemoveAll(filepath.Join(out, aside)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return c.Err()
 }
 
 func runMLMTrain(cmd *cobra.Command, f *mlmTrainFlags) error {
+	fs := cmd.Flags()
+	if err := checkMLMFlags(fs); err != nil {
+		return err
+	}
 	out := cmd.OutOrStdout()
-	if err := checkMLMFlags(f); err != nil {
-		return err
-	}
-	run, err := settleRun(cmd.Flags(), f)
+	rd, err := OpenRunDir(fs, RunDirOptions{Command: "mlm train", Dir: f.out, Resume: f.resume, Overwrite: f.overwrite,
+		Defining: mlmDefining, Remembered: mlmRemembered})
 	if err != nil {
 		return err
 	}
-	text, err := loadCorpus(run.Data)
-	if err != nil {
-		return err
-	}
+	rd.PrintNotes(out)
 	last := ""
 	if f.resume {
 		if last, err = train.CheckpointPath(f.out, train.LastCheckpoint); err != nil {
 			return errors.Wrap(err, "--resume")
 		}
 	}
-	cfg, tok, sp, err := bertAndTokenizer(run, text, last)
+	cfg, err := bertConfig(f, last)
 	if err != nil {
 		return err
+	}
+	text, err := loadCorpus(f.data, f.valid, f.validFraction)
+	if err != nil {
+		return err
+	}
+	if err := rd.Fact("data", text.fact()); err != nil {
+		return err
+	}
+	tok, sp, err := bertTokenizer(f, fs, cfg, text, last)
+	if err != nil {
+		return err
+	}
+	if err := rd.Fact("tokenizer", tokenizerHash(tok)); err != nil {
+		return err
+	}
+	if !f.resume {
+		cfg.VocabSize, cfg.PadTokenID = tok.VocabSize(), sp.PAD
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.VocabSize != tok.VocabSize() || cfg.PadTokenID != sp.PAD {
+		return errors.Errorf("%s: the model's vocabulary has %d tokens and [PAD] %d, its tokenizer %d and %d",
+			last, cfg.VocabSize, cfg.PadTokenID, tok.VocabSize(), sp.PAD)
+	}
+	if err := rd.Fact("model", cfg); err != nil {
+		return err
+	}
+	if f.warmup <= 0 {
+		_ = fs.Set("warmup", strconv.Itoa(max(1, f.steps/20)))
+	}
+	if f.minLR < 0 {
+		_ = fs.Set("min-lr", strconv.FormatFloat(f.lr/10, 'g', -1, 64))
+	}
+	if f.dropout < 0 {
+		_ = fs.Set("dropout", strconv.FormatFloat(cfg.HiddenDropoutProb, 'g', -1, 64))
+	}
+	if f.warmup >= f.steps {
+		return &FlagError{Flag: "steps", Value: strconv.Itoa(f.steps), Want: fmt.Sprintf("an integer > the run's --warmup %d", f.warmup)}
 	}
 	trainIDs, validIDs := tok.Encode(text.train), tok.Encode(text.valid)
-	fmt.Fprintf(out, "data: %s — %d train and %d validation tokens, vocabulary %d (with [PAD] [CLS] [SEP] [MASK])\n",
-		text.name, len(trainIDs), len(validIDs), tok.VocabSize())
-	m, err := bert.New(cfg, run.Seed)
+	fmt.Fprintf(out, "data: %s — %d train and %d validation tokens (%s), vocabulary %d (with [PAD] [CLS] [SEP] [MASK])\n",
+		text.name, len(trainIDs), len(validIDs), text.split, tok.VocabSize())
+	m, err := bert.New(cfg, f.seed)
 	if err != nil {
 		return err
 	}
-	mk, err := bert.NewMasker(bert.Masking{Rate: run.MaskRate, Mask: 0.8, Random: 0.1}, sp, tok.VocabSize(), tok.IsSpecial)
+	mk, err := bert.NewMasker(bert.Masking{Rate: f.maskRate, Mask: 0.8, Random: 0.1}, sp, tok.VocabSize(), tok.IsSpecial)
 	if err != nil {
 		return err
 	}
@@ -271,70 +225,67 @@ func runMLMTrain(cmd *cobra.Command, f *mlmTrainFlags) error {
 	}
 	fmt.Fprintf(out, "model: BERT, %d layers, d %d, %d heads, d_ff %d, %d positions, %s, %.2fM parameters; masking %.0f%% (80/10/10)%s\n",
 		cfg.NumHiddenLayers, cfg.HiddenSize, cfg.NumAttentionHeads, cfg.IntermediateSize, cfg.MaxPositionEmbeddings, cfg.HiddenAct,
-		float64(m.Store.NumElements())/1e6, 100*run.MaskRate, nsp)
+		float64(m.Store.NumElements())/1e6, 100*f.maskRate, nsp)
 	T := cfg.MaxPositionEmbeddings
 	tw, err := datasets.NewLMWindows(trainIDs, l.WindowTokens(T), 0)
 	if err != nil {
-		return errors.Wrap(err, "training text")
+		return errors.Wrapf(err, "training text (%s)", text.name)
 	}
 	vw, err := datasets.NewLMWindows(validIDs, l.WindowTokens(T), 0)
 	if err != nil {
-		return errors.Wrap(err, "validation text")
+		return errors.Errorf("validation text: %d tokens are fewer than one example of max_position_embeddings %d: "+
+			"give more text, a larger --valid-fraction or --valid FILE", len(validIDs), T)
 	}
-	data, err := l.NewPretrainData(tw, run.Batch, run.Accum, run.Seed)
+	data, err := l.NewPretrainData(tw, f.batch, f.accum, f.seed)
 	if err != nil {
 		return err
 	}
-	valid := l.Examples(vw, 0, run.Seed+1)
-	tr, err := newMLMTrainer(l, run, f.steps)
+	valid := l.Examples(vw, 0, f.seed+1)
+	tr, err := newMLMTrainer(l, f)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
 	done := 0
+	hist := &lossHistory{}
 	if f.resume {
 		if done, err = train.Resume(tr, data, f.out); err != nil {
 			return err
 		}
+		if hist, err = readHistory(last, done); err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "resumed at step %d from %s\n", done, last)
-	} else {
-		if f.overwrite {
-			if err := clearRun(f.out); err != nil {
-				return err
-			}
-		}
-		if err := os.MkdirAll(f.out, 0o755); err != nil {
-			return err
-		}
-		b, err := json.MarshalIndent(run, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(filepath.Join(f.out, mlmRunFile), append(b, '\n')); err != nil {
-			return err
-		}
+	}
+	if err := rd.Save(); err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	prog := newProgress(f.steps, done, f.logEvery)
-	prog.stepTokens = int64(run.Batch * run.Accum * T)
-	var evals []train.EvalInfo
-	var losses []float64
+	prog := newProgress(cmd.ErrOrStderr(), f.steps, done, f.logEvery)
+	prog.stepTokens = int64(f.batch * f.accum * T)
 	curve := filepath.Join(f.out, "loss.png")
 	hooks := train.Hooks{
 		OnStep: func(s train.StepInfo) {
-			losses = append(losses, s.Loss)
+			hist.step(s)
 			prog.step(s)
 		},
 		OnEval: func(e train.EvalInfo) {
-			evals = append(evals, e)
+			hist.eval(e)
 			prog.eval(e)
-			_ = lossCurve(curve, losses, done, evals)
+			_ = lossCurve(curve, hist)
 		},
-		BeforeCheckpoint: func(dir string) error { return saveTokenizer(tok, dir) },
+		// The tokenizer (with BERT's specials) and the loss history are
+		// part of each checkpoint, written before it is sealed.
+		BeforeCheckpoint: func(dir string) error {
+			if err := saveTokenizer(tok, dir); err != nil {
+				return err
+			}
+			return hist.save(dir)
+		},
 	}
-	sum, err := train.Run(ctx, tr, data, l.Evaluator(valid, run.Batch, f.evalBatches), train.LoopConfig{
+	sum, err := train.Run(ctx, tr, data, l.Evaluator(valid, f.batch, f.evalBatches), train.LoopConfig{
 		Steps: f.steps, EvalEvery: f.evalEvery, Metric: "loss", Patience: f.patience,
 		CheckpointDir: f.out, CheckpointEvery: f.checkpointEvery, Config: cfg,
 	}, hooks)
@@ -342,12 +293,12 @@ func runMLMTrain(cmd *cobra.Command, f *mlmTrainFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := lossCurve(curve, losses, done, evals); err != nil {
+	if err := lossCurve(curve, hist); err != nil {
 		return err
 	}
 	// The loop counts a step's weight, BERT's targets; the model reads
 	// every token of every example.
-	tokens := int64(sum.Steps) * int64(run.Batch*run.Accum*T)
+	tokens := int64(sum.Steps) * int64(f.batch*f.accum*T)
 	fmt.Fprintf(out, "stopped (%s) at step %d: %d input tokens (%d MLM targets) in %s (%.0f tokens/s)\n",
 		sum.Stopped, sum.Step, tokens, sum.Tokens, sum.Elapsed.Round(1e9), float64(tokens)/math.Max(sum.Elapsed.Seconds(), 1e-9))
 	if sum.Evals > 0 {
@@ -369,88 +320,77 @@ func runMLMTrain(cmd *cobra.Command, f *mlmTrainFlags) error {
 	return printFill(out, best, tok, sp, f.fill, 3)
 }
 
-// bertAndTokenizer settles the model config and the tokenizer (with BERT's
-// specials): from the last checkpoint when resuming, else from the run's
-// flags, training a BPE on the training text unless one is given.
-func bertAndTokenizer(run mlmRun, text corpus, last string) (bert.Config, *datasets.BPE, bert.Specials, error) {
+// bertConfig is the model's configuration: the last checkpoint's when
+// resuming, else the preset with --config, --dropout and --nsp over it
+// (its vocabulary size and [PAD] are the tokenizer's, set later).
+func bertConfig(f *mlmTrainFlags, last string) (bert.Config, error) {
 	if last != "" {
 		cfg, err := bert.ReadConfig(last)
-		if err != nil {
-			return cfg, nil, bert.Specials{}, errors.Wrap(err, "--resume")
-		}
-		tok, ok, err := loadTokenizer(last)
-		if err == nil && !ok {
-			err = errors.Errorf("--resume: %s has no tokenizer files", last)
-		}
-		if err != nil {
-			return cfg, nil, bert.Specials{}, err
-		}
-		sp, err := bert.AddSpecials(tok)
-		return cfg, tok, sp, err
+		return cfg, errors.Wrap(err, "--resume")
 	}
-	cfg, err := bert.Preset(run.Preset)
+	cfg, err := bert.Preset(f.preset)
 	if err != nil {
-		return cfg, nil, bert.Specials{}, errors.Wrap(err, "--preset")
+		return cfg, err
 	}
-	if run.Config != "" {
-		b, err := os.ReadFile(run.Config)
+	if f.config != "" {
+		b, err := os.ReadFile(f.config)
 		if err != nil {
-			return cfg, nil, bert.Specials{}, errors.Wrap(err, "--config")
+			return cfg, err
 		}
-		if err := json.Unmarshal(b, &cfg); err != nil {
-			return cfg, nil, bert.Specials{}, errors.Wrapf(err, "--config %s", run.Config)
+		if cfg, err = bert.ParseConfig(b, cfg); err != nil {
+			return cfg, errors.Wrapf(err, "--config %s", f.config)
 		}
 	}
-	if run.Dropout >= 0 {
-		cfg.HiddenDropoutProb, cfg.AttentionProbsDropoutProb = run.Dropout, run.Dropout
+	if f.dropout >= 0 {
+		cfg.HiddenDropoutProb, cfg.AttentionProbsDropoutProb = f.dropout, f.dropout
 	}
-	cfg.NSP = run.NSP
+	cfg.NSP = f.nsp
+	return cfg, nil
+}
+
+// bertTokenizer is the run's tokenizer with BERT's special tokens: the last
+// checkpoint's when resuming, else --tokenizer's, else a BPE trained on the
+// training text (--merges, whose default is resolved and recorded).
+func bertTokenizer(f *mlmTrainFlags, fs *pflag.FlagSet, cfg bert.Config, text corpus, last string) (*datasets.BPE, bert.Specials, error) {
 	var tok *datasets.BPE
-	if run.Tokenizer != "" {
+	dir, what := last, "--resume"
+	if last == "" {
+		dir, what = f.tokenizer, "--tokenizer "+f.tokenizer
+	}
+	if dir != "" {
 		var ok bool
-		if tok, ok, err = loadTokenizer(run.Tokenizer); err == nil && !ok {
-			err = errors.Errorf("--tokenizer %s: no vocab.json+merges.txt or encoder.json+vocab.bpe", run.Tokenizer)
+		var err error
+		if tok, ok, err = loadTokenizer(dir); err == nil && !ok {
+			err = errors.Errorf("%s: %s has no vocab.json+merges.txt or encoder.json+vocab.bpe", what, dir)
 		}
 		if err != nil {
-			return cfg, nil, bert.Specials{}, err
+			return nil, bert.Specials{}, err
 		}
 	} else {
-		merges := run.Merges
-		if merges < 0 {
-			merges = max(0, cfg.VocabSize-256-4)
+		if f.merges < 0 {
+			_ = fs.Set("merges", strconv.Itoa(max(0, cfg.VocabSize-256-4)))
 		}
-		if tok, err = datasets.TrainBPE([]string{text.train}, datasets.BPEConfig{Merges: merges}); err != nil {
-			return cfg, nil, bert.Specials{}, err
+		var err error
+		if tok, err = datasets.TrainBPE([]string{text.train}, datasets.BPEConfig{Merges: f.merges}); err != nil {
+			return nil, bert.Specials{}, err
 		}
 	}
 	sp, err := bert.AddSpecials(tok)
-	if err != nil {
-		return cfg, nil, sp, err
-	}
-	cfg.VocabSize, cfg.PadTokenID = tok.VocabSize(), sp.PAD
-	return cfg, tok, sp, cfg.Validate()
+	return tok, sp, err
 }
 
-func newMLMTrainer(l bert.MLM, run mlmRun, steps int) (*train.Trainer, error) {
+func newMLMTrainer(l bert.MLM, f *mlmTrainFlags) (*train.Trainer, error) {
 	// BERT's optimiser: Adam with β₂ 0.999, ε 1e-6, decoupled weight decay
 	// 0.01 (not on biases or LayerNorm), linear warm-up and decay.
-	opt, err := train.NewAdamW(train.AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-6, WeightDecay: run.WeightDecay, DecayMatricesOnly: true})
+	opt, err := train.NewAdamW(train.AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-6, WeightDecay: f.weightDecay, DecayMatricesOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	warmup := run.Warmup
-	if warmup <= 0 {
-		warmup = max(1, steps/20)
-	}
-	minLR := run.MinLR
-	if minLR < 0 {
-		minLR = run.LR / 10
-	}
-	sched, err := train.NewWarmupDecay(run.LR, minLR, warmup, steps, train.Linear)
+	sched, err := train.NewWarmupDecay(f.lr, f.minLR, f.warmup, f.steps, train.Linear)
 	if err != nil {
 		return nil, err
 	}
-	return train.New(l, train.Config{Optimizer: opt, Schedule: sched, ClipNorm: run.Clip, DropoutSeed: run.Seed})
+	return train.New(l, train.Config{Optimizer: opt, Schedule: sched, ClipNorm: f.clip, DropoutSeed: f.seed})
 }
 
 // encodeMasked tokenizes text in which "[MASK]" stands for one masked
