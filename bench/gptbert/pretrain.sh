@@ -20,13 +20,19 @@ log() { echo "$(date +%T) $*" | tee -a "$OUT/pretrain.log"; }
 # The tokenizer, once: a one-step run writes it beside its checkpoint.
 "$OUT/seq2gpt" lm train --preset tiny --merges "$MERGES" --steps 2 --warmup 1 --eval-every 2 --eval-batches 1 --samples 0 --out "$OUT/tok" > "$OUT/tok.log" 2>&1
 TOK="$OUT/tok/last"
+# The exact (erf) GELU in both: BERT's "gelu"; GPT's "gelu" is HF's tanh form.
+echo '{"afn": "gelu_erf"}' > "$OUT/gpt-erf.json"
 log "load before: $(cat /proc/loadavg)"
 T="/usr/bin/time -f %e_s_wall_%U_s_user_%S_s_sys"
-$T -o "$OUT/gpt.time" "$OUT/seq2gpt" lm train --preset tiny --tokenizer "$TOK" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
+$T -o "$OUT/gpt.time" "$OUT/seq2gpt" lm train --preset tiny --config "$OUT/gpt-erf.json" --tokenizer "$TOK" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
   --eval-every 500 --checkpoint-every 1000 --samples 0 --out "$OUT/gpt" > "$OUT/gpt.log" 2>&1 &
+GPT=$!
 $T -o "$OUT/bert.time" "$OUT/seq2gpt" mlm train --preset tiny --tokenizer "$TOK" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
   --eval-every 500 --checkpoint-every 1000 --fill "" --out "$OUT/bert" > "$OUT/bert.log" 2>&1 &
-while [ -n "$(jobs -r)" ]; do sleep 60; echo "$(date +%T) $(cat /proc/loadavg)" >> "$OUT/load.log"; done
+BERT=$!
+while kill -0 $GPT 2>/dev/null || kill -0 $BERT 2>/dev/null; do
+  echo "$(date +%T) $(cat /proc/loadavg)" >> "$OUT/load.log"; sleep 60
+done
 wait
 log "load after: $(cat /proc/loadavg)"
 for m in gpt bert; do
