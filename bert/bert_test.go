@@ -58,6 +58,22 @@ func (r reference) examples() []Example {
 	return ex
 }
 
+// runRows runs kind's evaluation program on r and returns it, closed when
+// the test ends.
+func runRows(t *testing.T, m *Model, kind string, r Rows) *train.Program {
+	t.Helper()
+	p, err := train.Compile(MLM{Model: m}, train.Key{Mode: blocks.Eval, Kind: kind, Batch: r.B, Len: r.T}, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	vals, err := m.Values(r)
+	require.NoError(t, err)
+	for k, v := range vals {
+		require.NoError(t, p.Let(k, v))
+	}
+	require.NoError(t, p.Run())
+	return p
+}
+
 // maxRelDiff is max |a − b| / max(1, |b|).
 func maxRelDiff(t *testing.T, got []float64, want []float64) float64 {
 	t.Helper()
@@ -92,15 +108,7 @@ func TestParityWithTorchHFLayout(t *testing.T) {
 			require.True(t, m.Config.NSP, "the NSP head is in the file")
 			l := MLM{Model: m, Masker: testMasker(t, m.Config.VocabSize)}
 
-			p, err := train.Compile(l, train.Key{Mode: blocks.Eval, Kind: KindLogits, Batch: ref.Batch, Len: ref.Steps}, 0)
-			require.NoError(t, err)
-			defer p.Close()
-			vals, err := m.Values(ref.rows())
-			require.NoError(t, err)
-			for k, v := range vals {
-				require.NoError(t, p.Let(k, v))
-			}
-			require.NoError(t, p.Run())
+			p := runRows(t, m, KindLogits, ref.rows())
 			for _, c := range []struct {
 				out  string
 				want []float64

@@ -24,16 +24,7 @@ import (
 // logits runs KindLogits on rows and returns the MLM logits.
 func logits(t *testing.T, m *Model, r Rows) []float64 {
 	t.Helper()
-	p, err := train.Compile(MLM{Model: m}, train.Key{Mode: blocks.Eval, Kind: KindLogits, Batch: r.B, Len: r.T}, 0)
-	require.NoError(t, err)
-	defer p.Close()
-	vals, err := m.Values(r)
-	require.NoError(t, err)
-	for k, v := range vals {
-		require.NoError(t, p.Let(k, v))
-	}
-	require.NoError(t, p.Run())
-	v, err := p.Output("logits")
+	v, err := runRows(t, m, KindLogits, r).Output("logits")
 	require.NoError(t, err)
 	return asFloat64s(v.(tensor.Tensor))
 }
@@ -428,14 +419,7 @@ func TestLoadEncoder(t *testing.T) {
 		n, err := m.Config.numParams(false)
 		require.NoError(t, err)
 		assert.Equal(t, n, m.Store.NumElements())
-		p, err := train.Compile(MLM{Model: m}, train.Key{Mode: blocks.Eval, Kind: KindEncode, Batch: ref.Batch, Len: ref.Steps}, 0)
-		require.NoError(t, err)
-		vals, err := m.Values(ref.rows())
-		require.NoError(t, err)
-		for k, v := range vals {
-			require.NoError(t, p.Let(k, v))
-		}
-		require.NoError(t, p.Run())
+		p := runRows(t, m, KindEncode, ref.rows())
 		for _, c := range []struct {
 			out  string
 			want []float64
@@ -444,7 +428,6 @@ func TestLoadEncoder(t *testing.T) {
 			require.NoError(t, err)
 			assert.Less(t, maxRelDiff(t, asFloat64s(v.(tensor.Tensor)), c.want), 1e-4, c.out)
 		}
-		require.NoError(t, p.Close())
 		_, err = train.Compile(MLM{Model: m}, train.Key{Mode: blocks.Eval, Kind: KindLogits, Batch: 1, Len: 4}, 0)
 		assert.ErrorContains(t, err, "an encoder without the MLM head")
 		if dir == classifier {
