@@ -56,8 +56,8 @@ in nats, its exp, and the fraction of targets predicted exactly (overall and
 at the [MASK]s alone, where only the context tells the token). Without
 --data the text is the embedded State of the Union validation split, the
 one mlm train holds out by default.`,
-		Example: `  seq2gpt mlm eval --model runs/bert-tiny/best
-  seq2gpt mlm eval --model runs/bert-tiny --data held-out.txt`,
+		Example: `  seq2gpt mlm eval --model runs/bert-tiny
+  seq2gpt mlm eval --model runs/bert-tiny/best --data held-out.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if batch < 1 {
@@ -136,7 +136,8 @@ candidates of each with their probabilities. One [MASK] is one token of the
 model's byte-level BPE (a word with its leading space, or part of a word);
 all [MASK]s are predicted at once. BERT cannot continue a prompt: there is no
 position after the text to predict. Compare "lm generate".`,
-		Example: `  seq2gpt mlm fill --model runs/bert-tiny/best --text "The [MASK] of the Union is strong."`,
+		Example: `  seq2gpt mlm fill --model runs/bert-tiny --text "The [MASK] of the Union is strong."
+  seq2gpt mlm fill --model runs/bert-tiny/best --text "The Congress [MASK] [MASK] [MASK]" --top-k 3`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if k < 1 {
