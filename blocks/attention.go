@@ -131,20 +131,28 @@ func NewMultiHeadAttention(s *Store, prefix string, cfg MultiHeadConfig) (*Multi
 //	out = Concat(head_1, …, head_h)·W^Oᵀ + b^O
 //
 // mask is AttentionMask's [B, T_q, T_k] (causal and/or key padding) or nil.
-// Self-attention is memory = query, encoder–decoder attention memory = the
-// encoder's output.
+// As in PyTorch, self-attention (memory is the node query itself) computes
+// Q, K and V in one product with the packed in_proj_weight, [B, T, 3d], and
+// encoder–decoder attention computes Q from the query and K, V in one
+// product [B, T_k, 2d] from the memory; each head is read straight out of
+// the product.
 func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out, weights *G.Node, err error) {
 	err = g.Block(name(m.Prefix, "mha"), func() error {
 		if err := m.check(query, memory, mask); err != nil {
 			return err
 		}
 		d := m.DModel
+		heads := func(x *G.Node, part, parts int) *G.Node { return Must(ops.SplitHeads(x, part, parts, m.Heads)) }
 		w, b := g.param(m.Prefix, "in_proj_weight"), g.param(m.Prefix, "in_proj_bias")
-		project := func(x *G.Node, i int) *G.Node {
-			y := Must(ops.Linear(x, rows(w, i*d, (i+1)*d), rows(b, i*d, (i+1)*d)))
-			return Must(ops.SplitHeads(y, 0, 1, m.Heads))
+		var q, k, v *G.Node
+		if memory == query {
+			qkv := Must(ops.Linear(query, w, b))
+			q, k, v = heads(qkv, 0, 3), heads(qkv, 1, 3), heads(qkv, 2, 3)
+		} else {
+			q = heads(Must(ops.Linear(query, rows(w, 0, d), rows(b, 0, d))), 0, 1)
+			kv := Must(ops.Linear(memory, rows(w, d, 3*d), rows(b, d, 3*d)))
+			k, v = heads(kv, 0, 2), heads(kv, 1, 2)
 		}
-		q, k, v := project(query, 0), project(memory, 1), project(memory, 2)
 		ctx, wts := Must2(ScaledDotProductAttention(g, q, k, v, mask, m.Dropout))
 		wo, bo := g.param(m.Prefix, "out_proj.weight"), g.param(m.Prefix, "out_proj.bias")
 		out, weights = Must(ops.Linear(Must(ops.MergeHeads(ctx)), wo, bo)), wts
@@ -168,7 +176,9 @@ func (m *MultiHeadAttention) check(query, memory, mask *G.Node) error {
 	return nil
 }
 
-// rows is x[i:j] along the first axis.
+// rows is x[i:j] along the first axis. Gorgonia merges slices of one node
+// of the same shape whose bounds agree mod 256 (TestStockSliceHashCollides);
+// Forward's slices, [0:d] and [d:3d], never have the same shape.
 func rows(x *G.Node, i, j int) *G.Node { return Must(G.Slice(x, G.S(i, j))) }
 
 // AdditiveAttention is the attention of Bahdanau, Cho & Bengio (2015):

@@ -3,6 +3,7 @@ package blocks
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -204,4 +205,49 @@ func TestShapeErrors(t *testing.T) {
 		})
 	}
 	assert.Empty(t, g.scope)
+}
+
+// TestMultiHeadInProjection: self-attention projects Q, K and V in one
+// matrix product from the packed in_proj_weight and reads the heads out of
+// it without slicing the weight; encoder–decoder attention does one
+// product for Q and one for K and V together. Counted by op in the forward
+// graph.
+func TestMultiHeadInProjection(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		cross                 bool
+		linear, slice, splits int
+	}{
+		{"self", false, 2, 0, 3}, // in-projection [B, T, 3d], out-projection
+		{"cross", true, 3, 4, 3}, // Q; K and V [B, T_k, 2d]; out (W^Q, b^Q, W^KV, b^KV sliced)
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestStore(t)
+			m := Must(NewMultiHeadAttention(s, "m", MultiHeadConfig{DModel: 8, Heads: 2}))
+			g := NewGraph(s, Eval, 0)
+			q := Must(g.Input("q", tensor.Shape{2, 3, 8}))
+			mem := q
+			if tc.cross {
+				mem = Must(g.Input("mem", tensor.Shape{2, 5, 8}))
+			}
+			_, _, err := m.Forward(g, q, mem, nil)
+			require.NoError(t, err)
+			count := map[string]int{"linear": 0, "slice": 0, "split": 0}
+			for _, n := range g.G.AllNodes() {
+				if n.Op() == nil {
+					continue
+				}
+				op := n.Op().String()
+				switch {
+				case strings.HasPrefix(op, "Linear{"):
+					count["linear"]++
+				case strings.HasPrefix(op, "SplitHeads{"):
+					count["split"]++
+				case fmt.Sprintf("%T", n.Op()) == "*gorgonia.sliceOp":
+					count["slice"]++
+				}
+			}
+			assert.Equal(t, map[string]int{"linear": tc.linear, "slice": tc.slice, "split": tc.splits}, count)
+		})
+	}
 }
