@@ -176,10 +176,8 @@ func (m *MultiHeadAttention) check(query, memory, mask *G.Node) error {
 	return nil
 }
 
-// rows is x[i:j] along the first axis. Gorgonia merges slices of one node
-// of the same shape whose bounds agree mod 256 (TestStockSliceHashCollides);
-// Forward's slices, [0:d] and [d:3d], never have the same shape.
-func rows(x *G.Node, i, j int) *G.Node { return Must(G.Slice(x, G.S(i, j))) }
+// rows is x[i:j] along the first axis.
+func rows(x *G.Node, i, j int) *G.Node { return Must(ops.Narrow(x, 0, i, j)) }
 
 // AdditiveAttention is the attention of Bahdanau, Cho & Bengio (2015):
 //

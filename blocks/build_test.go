@@ -243,7 +243,7 @@ func TestMultiHeadInProjection(t *testing.T) {
 					count["linear"]++
 				case strings.HasPrefix(op, "SplitHeads{"):
 					count["split"]++
-				case fmt.Sprintf("%T", n.Op()) == "*gorgonia.sliceOp":
+				case strings.HasPrefix(op, "Narrow{"), fmt.Sprintf("%T", n.Op()) == "*gorgonia.sliceOp":
 					count["slice"]++
 				}
 			}

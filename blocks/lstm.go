@@ -99,7 +99,7 @@ func (c *LSTMCell) step(gx, h, cell, whh, bhh *G.Node) (hNew, cNew *G.Node) {
 	H := c.Hidden
 	gates := Must(G.Add(gx, Must(ops.Linear(h, whh, bhh))))
 	gate := func(k int, act func(*G.Node) (*G.Node, error)) *G.Node {
-		return Must(act(Must(G.Slice(gates, nil, G.S(k*H, (k+1)*H)))))
+		return Must(act(Must(ops.Narrow(gates, 1, k*H, (k+1)*H))))
 	}
 	i, f, g, o := gate(0, G.Sigmoid), gate(1, G.Sigmoid), gate(2, G.Tanh), gate(3, G.Sigmoid)
 	cNew = Must(G.Add(Must(G.HadamardProd(f, cell)), Must(G.HadamardProd(i, g))))
@@ -215,10 +215,10 @@ func (l *LSTM) layer(g *Graph, cell *LSTMCell, x, keep, h, c *G.Node) (seq, hT, 
 	gxAll := Must(ops.Linear(x, wih, bih)) // W_ih x_t + b_ih for every t in one product
 	outs := make(G.Nodes, T)
 	for t := range T {
-		hNew, cNew := cell.step(Must(G.Slice(gxAll, nil, G.S(t))), h, c, whh, bhh)
+		hNew, cNew := cell.step(Must(ops.Select(gxAll, 1, t)), h, c, whh, bhh)
 		ht := hNew
 		if keep != nil {
-			m := Must(G.Slice(keep, nil, G.S(t)))
+			m := Must(ops.Select(keep, 1, t))
 			h, c, ht = carry(h, hNew, m), carry(c, cNew, m), Must(G.HadamardProd(m, hNew))
 		} else {
 			h, c = hNew, cNew
