@@ -19,9 +19,11 @@ side saved (model.safetensors) with load_state_dict after adding the
 duplicate names a tied torch module also carries.
 """
 
+import argparse
 import json
 import math
 import os
+import struct
 import zlib
 
 import torch
@@ -137,6 +139,66 @@ def write(case, cfg, extra, tensors):
     print("%-22s %7d bytes  %d tensors" % (case, len(body), len(tensors)))
 
 
+def write_safetensors(path, tensors):
+    """The safetensors format by hand (8-byte header length, JSON header,
+    little-endian F32 data): Debian has no python3-safetensors."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        data = tensors[name].detach().contiguous().to(torch.float32).numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        body = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        assert e["dtype"] == "F32", (name, e["dtype"])
+        a, b = e["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(body[a:b]), dtype=torch.float32).reshape(e["shape"])
+    return out
+
+
+def save_dir(model, cfg, out):
+    """A model directory as a torch user writes one: config.json and the
+    full state dict (a tied module lists tgt_embed.weight and
+    generator.weight again)."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(dict(cfg, model_type="transformer", architectures=["Translator"]), f, indent=2, sort_keys=True)
+        f.write("\n")
+    write_safetensors(os.path.join(out, "model.safetensors"), model.state_dict())
+
+
+def load_dir(path):
+    """A directory the Go side saved, into the torch Translator: each shared
+    tensor is saved once, so load_state_dict is given its second names."""
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    model = Translator(cfg)
+    sd = read_safetensors(os.path.join(path, "model.safetensors"))
+    if cfg["share_embeddings"]:
+        sd["tgt_embed.weight"] = sd["src_embed.weight"]
+    if cfg["tie_output"]:
+        sd["generator.weight"] = sd["tgt_embed.weight" if not cfg["share_embeddings"] else "src_embed.weight"]
+    model.load_state_dict(sd)
+    return model.eval()
+
+
 def config(**kw):
     cfg = {
         "src_vocab_size": 11, "tgt_vocab_size": 13, "d_model": 8, "nhead": 2,
@@ -236,9 +298,31 @@ def model_case(name, cfg):
             ys = torch.cat((ys, nxt), dim=1)
         tensors["output:greedy"] = ys[:, 1:]
     write(name, cfg, {"src_lengths": SRC_LENGTHS, "sources": SOURCES, "targets": TARGETS}, tensors)
+    if cfg["share_embeddings"]:
+        save_dir(model, cfg, os.path.join(OUT_DIR, "torch-shared-tied"))
+
+
+def check(path):
+    """Run a model directory the Go side saved (with reference.json beside
+    it: sources, decoder inputs and Go's logits) in torch and print the
+    largest logit difference."""
+    model = load_dir(path)
+    with open(os.path.join(path, "reference.json")) as f:
+        ref = json.load(f)
+    src, tgt_in = torch.tensor(ref["src"]), torch.tensor(ref["tgt_in"])
+    with torch.no_grad():
+        logits = model(src, torch.tensor(ref["src_lengths"]), tgt_in)
+    diff = (logits - torch.tensor(ref["logits"]).reshape(logits.shape)).abs().max().item()
+    print("max_logit_difference", diff)
+    return diff
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", metavar="DIR", help="run a Go-saved model directory in torch instead")
+    args = ap.parse_args()
+    if args.check:
+        raise SystemExit(0 if check(args.check) < 1e-4 else 1)
     core_case("core_post_relu", config())
     core_case("core_pre_gelu", config(norm_first=True, activation="gelu"))
     model_case("model_post", config())
