@@ -52,25 +52,25 @@ func (c *KVCache) Grow(capacity int) {
 		return
 	}
 	for l := range c.K {
-		c.K[l], c.V[l] = widen(c.K[l], capacity), widen(c.V[l], capacity)
+		c.K[l], c.V[l] = widenSlots(c.K[l], capacity), widenSlots(c.V[l], capacity)
 	}
 }
 
-// widen copies src [B, h, N₁, d_k] into the first N₁ slots of a new
+// widenSlots copies src [B, h, N₁, d_k] into the first N₁ slots of a new
 // [B, h, n, d_k].
-func widen(src *tensor.Dense, n int) *tensor.Dense {
+func widenSlots(src *tensor.Dense, n int) *tensor.Dense {
 	s := src.Shape()
 	dst := tensor.New(tensor.Of(src.Dtype()), tensor.WithShape(s[0], s[1], n, s[3]))
 	switch d := dst.Data().(type) {
 	case []float32:
-		widenOf(d, src.Data().([]float32), s, n)
+		widenSlotsOf(d, src.Data().([]float32), s, n)
 	case []float64:
-		widenOf(d, src.Data().([]float64), s, n)
+		widenSlotsOf(d, src.Data().([]float64), s, n)
 	}
 	return dst
 }
 
-func widenOf[T float32 | float64](dst, src []T, s tensor.Shape, n int) {
+func widenSlotsOf[T float32 | float64](dst, src []T, s tensor.Shape, n int) {
 	old, dk := s[2], s[3]
 	for bh := 0; bh < s[0]*s[1]; bh++ {
 		copy(dst[bh*n*dk:bh*n*dk+old*dk], src[bh*old*dk:(bh+1)*old*dk])

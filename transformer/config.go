@@ -168,6 +168,29 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// NumParams is the number of weights of the model the config describes
+// (as a float64: a config read from a file may describe an impossibly
+// large one, which must be refused, not overflow).
+func (c Config) NumParams() float64 {
+	d, ff := float64(c.DModel), float64(c.DimFeedforward)
+	src, tgt := float64(c.SrcVocabSize), float64(c.TgtVocabSize)
+	attn := 4*d*d + 4*d
+	ffn := 2*d*ff + ff + d
+	n := src*d + tgt + 4*d // embeddings, generator bias, final LayerNorms
+	n += float64(c.NumEncoderLayers) * (attn + ffn + 4*d)
+	n += float64(c.NumDecoderLayers) * (2*attn + ffn + 6*d)
+	if !c.ShareEmbeddings {
+		n += tgt * d
+	}
+	if !c.TieOutput {
+		n += tgt * d
+	}
+	if c.Positions == Learned {
+		n += 2 * float64(c.MaxPositions) * d
+	}
+	return n
+}
+
 // DK is d_k = d_model/h.
 func (c Config) DK() int { return c.DModel / c.NHead }
 

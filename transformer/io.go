@@ -9,7 +9,11 @@ import (
 	"strings"
 
 	"github.com/pkg/errors"
+	"gorgonia.org/tensor"
 
+	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
+	"github.com/seq2gpt/seq2gpt/safetensors"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
@@ -39,7 +43,7 @@ func (m *Model) Save(dir string) error {
 	if err != nil {
 		return errors.Wrap(err, "transformer: save config")
 	}
-	if err := train.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFile), append(b, '\n')); err != nil {
 		return errors.Wrap(err, "transformer: save config")
 	}
 	return errors.Wrap(train.SaveWeights(filepath.Join(dir, WeightsFile), m.Store), "transformer: save weights")
@@ -71,50 +75,62 @@ func ReadConfig(dir string) (Config, error) {
 // second name of a shared tensor (tgt_embed.weight with
 // share_embeddings, generator.weight with tie_output), which must then
 // equal the first. Every missing, extra or misshapen tensor is reported at
-// once.
+// once. The weights' header is read first: a config whose model is larger
+// than the file's weights is refused before anything is allocated.
 func Load(dir string) (*Model, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
+	path := filepath.Join(dir, WeightsFile)
+	h, err := safetensors.ReadHeader(path)
+	if err != nil {
+		return nil, errors.Wrap(err, "transformer")
+	}
+	aliases := cfg.aliases()
+	var have float64
+	for name, info := range h.Tensors {
+		if _, ok := aliases[name]; ok {
+			continue
+		}
+		n := 1.0
+		for _, d := range info.Shape {
+			n *= float64(d)
+		}
+		have += n
+	}
+	if want := cfg.NumParams(); want > have {
+		return nil, errors.Errorf("transformer: %s does not fit %s: the config's model has %.0f weights, the file %.0f",
+			filepath.Join(dir, ConfigFile), path, want, have)
+	}
 	m, err := New(cfg, 0)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, WeightsFile)
-	ts, _, err := train.ReadSafetensors(path)
+	ts, _, err := safetensors.Read(path)
 	if err != nil {
 		return nil, errors.Wrap(err, "transformer")
 	}
-	aliases := map[string]string{} // a shared tensor's second name → its store name
-	if cfg.ShareEmbeddings {
-		aliases["tgt_embed.weight"] = "src_embed.weight"
-	}
-	if cfg.TieOutput {
-		aliases["generator.weight"] = m.TgtEmbed.Prefix + ".weight"
-	}
 	var problems []string
 	for alias, name := range aliases {
-		if a, ok := ts[alias]; ok {
-			if w, ok := ts[name]; ok && (!a.Shape().Eq(w.Shape()) || !slices.Equal(float64s(a.Data()), float64s(w.Data()))) {
-				problems = append(problems, alias+" differs from "+name+", which the config shares with it")
-			}
-			if _, ok := ts[name]; !ok {
-				ts[name] = a
-			}
-			delete(ts, alias)
+		a, ok := ts[alias]
+		if !ok {
+			continue
 		}
+		if w, ok := ts[name]; !ok {
+			ts[name] = a
+		} else if !a.Shape().Eq(w.Shape()) || !equal(a, w) {
+			problems = append(problems, alias+" differs from "+name+", which the config shares with it")
+		}
+		delete(ts, alias)
 	}
 	for _, n := range m.Store.Names() {
 		w, _ := m.Store.Get(n)
-		f, ok := ts[n]
-		switch {
+		switch f, ok := ts[n]; {
 		case !ok:
 			problems = append(problems, fmt.Sprintf("missing tensor %s %v", n, w.Shape()))
 		case !f.Shape().Eq(w.Shape()):
 			problems = append(problems, fmt.Sprintf("%s has shape %v, the config needs %v", n, f.Shape(), w.Shape()))
-		case float64s(f.Data()) == nil:
-			problems = append(problems, fmt.Sprintf("%s is %v, want a float type", n, f.Dtype()))
 		}
 	}
 	var extra []string
@@ -124,28 +140,36 @@ func Load(dir string) (*Model, error) {
 		}
 	}
 	slices.Sort(extra)
-	if problems = append(problems, extra...); len(problems) > 0 {
-		return nil, errors.Errorf("transformer: %s does not fit the config (%d problems): %s", path, len(problems), strings.Join(problems, "; "))
-	}
-	for _, n := range m.Store.Names() {
-		if err := m.Store.Set(n, float64s(ts[n].Data())); err != nil {
-			return nil, errors.Wrapf(err, "transformer: %s", path)
+	if problems = append(problems, extra...); len(problems) == 0 {
+		for _, n := range m.Store.Names() {
+			if err := m.Store.SetTensor(n, ts[n]); err != nil {
+				problems = append(problems, err.Error())
+			}
 		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.Errorf("transformer: %s does not fit the config (%d problems): %s", path, len(problems), strings.Join(problems, "; "))
 	}
 	return m, nil
 }
 
-// float64s is float data as float64 (nil for other types).
-func float64s(data any) []float64 {
-	switch d := data.(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []float64:
-		return d
+// aliases maps the second name of each tensor the config shares to the
+// name the store holds it under.
+func (c Config) aliases() map[string]string {
+	a := map[string]string{}
+	tgt := "tgt_embed.weight"
+	if c.ShareEmbeddings {
+		a[tgt], tgt = "src_embed.weight", "src_embed.weight"
 	}
-	return nil
+	if c.TieOutput {
+		a["generator.weight"] = tgt
+	}
+	return a
+}
+
+// equal says whether two tensors hold the same values.
+func equal(a, b *tensor.Dense) bool {
+	x, errA := blocks.Float64s(a)
+	y, errB := blocks.Float64s(b)
+	return errA == nil && errB == nil && slices.Equal(x, y)
 }

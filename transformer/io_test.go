@@ -12,6 +12,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/safetensors"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
@@ -68,7 +69,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			b, _ := back.Store.Get(n)
 			assert.Equal(t, a.Data(), b.Data(), n)
 		}
-		ts, _, err := train.ReadSafetensors(filepath.Join(dir, WeightsFile))
+		ts, _, err := safetensors.Read(filepath.Join(dir, WeightsFile))
 		require.NoError(t, err)
 		assert.Len(t, ts, m.Store.Len(), "each tensor once")
 		var cfg map[string]any
@@ -110,22 +111,27 @@ func TestLoadRefusesWhatDoesNotFit(t *testing.T) {
 	require.NoError(t, err)
 	var cfg map[string]any
 	require.NoError(t, json.Unmarshal(b, &cfg))
-	cfg["d_model"], cfg["num_decoder_layers"] = 16, 3
 	write := func(name string, v any) {
 		b, err := json.Marshal(v)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
 	}
+	cfg["d_model"] = 16
 	write(ConfigFile, cfg)
 	w, err := os.ReadFile(filepath.Join(src, WeightsFile))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, WeightsFile), w, 0o644))
 	_, err = Load(dir)
+	assert.ErrorContains(t, err, "the config's model has 9293 weights, the file 3141", "refused from the header")
+	cfg["d_model"], cfg["dim_feedforward"], cfg["num_decoder_layers"] = 8, 10, 1
+	write(ConfigFile, cfg)
+	_, err = Load(dir)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "src_embed.weight has shape (13, 8), the config needs (13, 16)")
-	assert.Contains(t, err.Error(), "missing tensor decoder.layers.2.norm3.bias (16)")
+	assert.Contains(t, err.Error(), "encoder.layers.0.linear1.weight has shape (12, 8), the config needs (10, 8)")
+	assert.Contains(t, err.Error(), "unexpected tensor decoder.layers.1.norm3.bias")
 
-	cfg["d_model"], cfg["num_decoder_layers"], cfg["nhead"] = 8, 2, 3
+	cfg["dim_feedforward"], cfg["num_decoder_layers"] = 12, 2
+	cfg["nhead"] = 3
 	write(ConfigFile, cfg)
 	_, err = Load(dir)
 	assert.ErrorContains(t, err, "d_model 8 is not divisible by nhead 3")
@@ -133,12 +139,12 @@ func TestLoadRefusesWhatDoesNotFit(t *testing.T) {
 	// The generator's copy of the tied table, changed.
 	cfg["nhead"] = 2
 	write(ConfigFile, cfg)
-	ts, meta, err := train.ReadSafetensors(filepath.Join(src, WeightsFile))
+	ts, meta, err := safetensors.Read(filepath.Join(src, WeightsFile))
 	require.NoError(t, err)
 	g := ts["generator.weight"].Clone().(*denseT)
 	g.Data().([]float32)[3] += 1
 	ts["generator.weight"] = g
-	require.NoError(t, train.WriteSafetensors(filepath.Join(dir, WeightsFile), ts, meta))
+	require.NoError(t, safetensors.Write(filepath.Join(dir, WeightsFile), ts, meta))
 	_, err = Load(dir)
 	assert.ErrorContains(t, err, "generator.weight differs from src_embed.weight, which the config shares with it")
 }
@@ -147,4 +153,22 @@ type denseT = tensor.Dense
 
 func tensorOf(v []float32) *tensor.Dense {
 	return tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))
+}
+
+// TestNumParams: the count a config gives (used to refuse a config larger
+// than its weights) is the store's.
+func TestNumParams(t *testing.T) {
+	for _, mod := range []func(*Config){
+		func(*Config) {},
+		func(c *Config) { c.ShareEmbeddings, c.TieOutput = true, true },
+		func(c *Config) { c.Positions, c.TieOutput, c.NumDecoderLayers = Learned, true, 3 },
+	} {
+		c := testConfig()
+		c.SrcVocabSize = 13
+		mod(&c)
+		m, err := New(c, 1)
+		require.NoError(t, err)
+		assert.Equal(t, float64(m.Store.NumElements()), c.NumParams())
+	}
+	assert.Equal(t, 63121544.0, Base().NumParams(), "the base model with a shared 37,000-token table (the paper counts 65M)")
 }
