@@ -70,10 +70,10 @@ func (d *Decoder) Close() error { return d.programs.Close() }
 // lengthBucket is n rounded up to a multiple of 8, at most limit.
 func lengthBucket(n, limit int) int { return min(limit, (n+7)/8*8) }
 
-// Start implements decode.Model: it reads each source (non-empty, at most
-// max_position_embeddings tokens of the source vocabulary; lengths may
-// differ), starts each target with BOS and returns each row's logits over
-// its first token.
+// Start implements decode.Model: it reads each source (token ids of the
+// source vocabulary, to which it appends EOS as Model.Source does; lengths
+// may differ, and an empty source is read as EOS alone), starts each
+// target with BOS and returns each row's logits over its first token.
 func (d *Decoder) Start(sources [][]int) (decode.State, [][]float32, error) {
 	cfg := d.m.Config
 	if len(sources) == 0 {
@@ -82,20 +82,17 @@ func (d *Decoder) Start(sources [][]int) (decode.State, [][]float32, error) {
 	s := &state{d: d, programRows: len(sources)}
 	longest := 0
 	for b, src := range sources {
-		if len(src) == 0 {
-			return nil, nil, errors.Errorf("transformer: source %d is empty", b)
-		}
-		if len(src) > cfg.MaxPositions {
-			return nil, nil, errors.Errorf("transformer: source %d has %d tokens, which exceeds max_position_embeddings %d", b, len(src), cfg.MaxPositions)
+		if len(src)+1 > cfg.MaxPositions {
+			return nil, nil, errors.Errorf("transformer: source %d has %d tokens and EOS, which exceeds max_position_embeddings %d", b, len(src), cfg.MaxPositions)
 		}
 		for i, id := range src {
 			if id < 0 || id >= cfg.SrcVocabSize {
 				return nil, nil, errors.Errorf("transformer: source %d: token %d at position %d is outside the vocabulary [0, %d)", b, id, i, cfg.SrcVocabSize)
 			}
 		}
-		s.src = append(s.src, slices.Clone(src))
+		s.src = append(s.src, d.m.Source(src))
 		s.rows = append(s.rows, []int{cfg.BOS})
-		longest = max(longest, len(src))
+		longest = max(longest, len(s.src[b]))
 	}
 	s.S = lengthBucket(longest, cfg.MaxPositions)
 	if !d.cfg.NoCache {
@@ -345,9 +342,9 @@ func (s *state) read(p *train.Program, T int, at []int) ([][]float32, error) {
 	return out, nil
 }
 
-// Attention implements decode.Attender: each row's α over its source for
-// the logits last returned — the last decoder layer's cross-attention,
-// averaged over its heads.
+// Attention implements decode.Attender: each row's α over its source as
+// the encoder read it (its tokens and EOS) for the logits last returned —
+// the last decoder layer's cross-attention, averaged over its heads.
 func (s *state) Attention() [][]float32 { return s.alpha }
 
 // Reorder implements decode.State: row i becomes old row rows[i], its

@@ -34,8 +34,13 @@ func TestGreedyEqualsTorch(t *testing.T) {
 		require.NoError(t, err)
 		f.load(t, m)
 		want := f.ints(t, "output:greedy")
+		raw := make([][]int, len(f.Sources)) // the fixture's sources end with EOS, which Start appends
+		for b, src := range f.Sources {
+			require.Equal(t, m.Config.EOS, src[len(src)-1])
+			raw[b] = src[:len(src)-1]
+		}
 		for _, noCache := range []bool{false, true} {
-			out, err := decode.Greedy(newDecoder(t, m, DecoderConfig{NoCache: noCache}), f.Sources, decode.Limits{MaxLen: 6})
+			out, err := decode.Greedy(newDecoder(t, m, DecoderConfig{NoCache: noCache}), raw, decode.Limits{MaxLen: 6})
 			require.NoError(t, err)
 			for b := range f.Sources {
 				assert.Equal(t, want[b*6:(b+1)*6], out.Tokens[b], "%s row %d, noCache=%v", name, b, noCache)
@@ -91,7 +96,7 @@ func TestCachedAndUncachedLogitsAgree(t *testing.T) {
 				require.Len(t, cached.Logits[b], 47)
 				for s := range cached.Logits[b] {
 					require.InDeltaSlice(t, full.Logits[b][s], cached.Logits[b][s], tc.tol, "row %d step %d", b, s)
-					require.Len(t, cached.Attention[b][s], len(src))
+					require.Len(t, cached.Attention[b][s], len(src)+1, "α over the source and EOS")
 					require.InDeltaSlice(t, full.Attention[b][s], cached.Attention[b][s], tc.tol, "α of row %d step %d", b, s)
 					var sum float64
 					for _, a := range cached.Attention[b][s] {
@@ -190,10 +195,10 @@ func TestBeamSearchIsExact(t *testing.T) {
 		decode.BeamConfig{Limits: decode.Limits{MaxLen: 2}, Beam: V, NBest: 10})
 	require.NoError(t, err)
 	for i, src := range sources {
-		lp1 := logitsOf(t, m, [][]int{src}, [][]int{{bos}})[0][0]
+		lp1 := logitsOf(t, m, [][]int{m.Source(src)}, [][]int{{bos}})[0][0]
 		srcs, ins := make([][]int, V), make([][]int, V)
 		for y := range V {
-			srcs[y], ins[y] = src, []int{bos, y}
+			srcs[y], ins[y] = m.Source(src), []int{bos, y}
 		}
 		lp2 := logitsOf(t, m, srcs, ins)
 		type seq struct {
@@ -214,7 +219,7 @@ func TestBeamSearchIsExact(t *testing.T) {
 				assert.Equal(t, want[k].y, h.Tokens, "source %d rank %d", i, k)
 			}
 			require.Len(t, h.Attention, 2, "one α per token")
-			assert.Len(t, h.Attention[0], len(src))
+			assert.Len(t, h.Attention[0], len(src)+1)
 		}
 	}
 	lim := decode.Limits{MaxLen: 12, EOS: []int{m.Config.EOS}}
@@ -242,16 +247,15 @@ func TestDecoderValidatesAndCompilesFewPrograms(t *testing.T) {
 		sources [][]int
 		want    string
 	}{
-		{[][]int{{1, 2}, {}}, "source 1 is empty"},
 		{[][]int{{1, 23}}, "source 0: token 23 at position 1 is outside the vocabulary [0, 23)"},
-		{[][]int{make([]int, 49)}, "source 0 has 49 tokens, which exceeds max_position_embeddings 48"},
+		{[][]int{make([]int, 48)}, "source 0 has 48 tokens and EOS, which exceeds max_position_embeddings 48"},
 		{nil, "no inputs"},
 	} {
 		_, err := decode.Greedy(dec, c.sources, lim)
 		assert.ErrorContains(t, err, c.want)
 	}
 	for range 3 {
-		_, err := decode.Greedy(dec, [][]int{{3, 4}, {5}}, decode.Limits{MaxLen: 20})
+		_, err := decode.Greedy(dec, [][]int{{3, 4}, {5}, {}}, decode.Limits{MaxLen: 20})
 		require.NoError(t, err)
 	}
 	// Sources up to 8 tokens, 21 target positions: the encoder, capacities 16 and 32.

@@ -224,3 +224,18 @@ func (m *Model) Logits(g *blocks.Graph, h *G.Node) (y *G.Node, err error) {
 	})
 	return y, err
 }
+
+// Source is a source sentence as the encoder reads it: its tokens, then
+// EOS (as fairseq appends </s> to every source). Decoder.Start applies it.
+func (m *Model) Source(tokens []int) []int {
+	return append(append(make([]int, 0, len(tokens)+1), tokens...), m.Config.EOS)
+}
+
+// Target is a target sentence as the decoder learns it: its tokens, then
+// EOS, so that it learns to stop. (Batch puts BOS before it.)
+func (m *Model) Target(tokens []int) []int {
+	return append(append(make([]int, 0, len(tokens)+1), tokens...), m.Config.EOS)
+}
+
+// NumParams is the number of scalar weights.
+func (m *Model) NumParams() int { return m.Store.NumElements() }

@@ -212,7 +212,7 @@ def config(**kw):
 
 
 SRC_LENGTHS = [5, 3, 1]
-SOURCES = [[3, 4, 5, 6, 7], [8, 9, 10], [5]]
+SOURCES = [[3, 4, 5, 6, 2], [8, 9, 2], [2]]  # each ends with EOS (Model.Source)
 TARGETS = [[3, 4, 5, 2], [6, 2], [7, 12, 2]]
 
 
@@ -258,7 +258,8 @@ def model_case(name, cfg):
     """The whole Translator: ids through embeddings, positions, both stacks
     and the generator, and the training loss (cross-entropy with label
     smoothing ε_ls, ignore_index at padded targets), on sources of lengths
-    5, 3, 1 and targets of 4, 2, 3 (with EOS). tgt_in is BOS then the
+    5, 3, 1 and targets of 4, 2, 3 (both ending with EOS, as Model.Source
+    and Model.Target make them). tgt_in is BOS then the
     target, cut to T = 4 and padded."""
     seed(name)
     model = Translator(cfg)
