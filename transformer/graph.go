@@ -150,9 +150,11 @@ func (t Translator) teacherForced(g *blocks.Graph, B, S, T int, withLoss bool) (
 		logits := blocks.Must(t.Logits(g, h))
 		b.Outputs["logits"] = logits
 		if !withLoss {
-			for l := range att {
-				ls := strconv.Itoa(l)
-				b.Outputs["enc_self."+ls], b.Outputs["dec_self."+ls], b.Outputs["cross."+ls] = encW[l], att[l].Self, att[l].Cross
+			for l, w := range encW {
+				b.Outputs["enc_self."+strconv.Itoa(l)] = w
+			}
+			for l, a := range att {
+				b.Outputs["dec_self."+strconv.Itoa(l)], b.Outputs["cross."+strconv.Itoa(l)] = a.Self, a.Cross
 			}
 			return nil
 		}
