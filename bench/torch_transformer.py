@@ -35,9 +35,7 @@ import argparse
 import importlib.util
 import math
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -55,40 +53,11 @@ CFG = gen.config(src_vocab_size=V, tgt_vocab_size=V, d_model=128, nhead=4, num_e
 BOS = CFG["bos_token_id"]
 
 
-def mapped_blas():
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 6:
-                    base = os.path.basename(parts[5])
-                    if "blas" in base or "lapack" in base:
-                        real = os.path.realpath(parts[5])
-                        libs.add(real + ("" if real == parts[5] else " (" + parts[5] + ")"))
-    except OSError as e:
-        libs.add("unreadable: %s" % e)
-    return sorted(libs)
-
-
-def bench(step, rounds, round_s, warmup_s):
-    """Median seconds per call of step() over rounds of ~round_s seconds."""
-    t0 = time.perf_counter()
-    n = 0
-    while True:
-        step()
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= warmup_s and n >= 2:
-            break
-    iters = max(1, int(round_s / (dt / n)))
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            step()
-        times.append((time.perf_counter() - t0) / iters)
-    return statistics.median(times), times
+# The timing loop and the BLAS report are torch_gpt.py's.
+_spec = importlib.util.spec_from_file_location("torch_gpt", os.path.join(HERE, "torch_gpt.py"))
+torch_gpt = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(torch_gpt)
+bench, mapped_blas = torch_gpt.bench, torch_gpt.mapped_blas
 
 
 def encode(model, src, lengths):
