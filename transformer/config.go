@@ -53,6 +53,22 @@
 //
 // Save writes a directory of config.json and model.safetensors; Load reads
 // one back.
+//
+// # Training and decoding
+//
+// Translator is the model's one adapter to the engine (train.Model). A
+// sentence pair is Model.Source(x) (x, then EOS) and Model.Target(y) (y,
+// then EOS); Batch turns a datasets.Batcher's padded batch of them into the
+// teacher-forced program's inputs (BOS before the target; padding counts in
+// no loss and no attention). The training loss is cross-entropy with label
+// smoothing ε_ls (Config.LabelSmoothing, 0.1 as the paper), the evaluation
+// loss the plain negative log-likelihood; train it as the paper does with
+// train.NewNoam(d_model, 4000, 1) and Adam(β₁ 0.9, β₂ 0.98, ε 1e-9). Decoder
+// is a decode.Model for greedy decoding, sampling and beam search: the
+// encoder runs once per source, each decoder layer's cross-attention K and
+// V are computed once from its output, and each layer's self-attention
+// keys and values are cached, so a new token costs O(t). Model.Attention
+// gives every attention map of a sentence pair.
 package transformer
 
 import (
