@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	long      = flag.Bool("transformer.long", false, "run the lineage measurement on the embedded en–de corpus (an hour or more on 2 shared cores)")
+	long      = flag.Bool("transformer.long", false, "run the lineage measurement on the embedded en–de corpus (33 minutes on 2 shared cores)")
 	longSteps = flag.Int("transformer.steps", 2000, "optimizer steps of the lineage measurement")
 )
 
@@ -31,10 +31,13 @@ var (
 // preset (2 + 2 layers, d_model 128, 4 heads, d_ff 512, one shared and
 // tied table), trained as the paper does: Adam (β₂ 0.98, ε 1e-9) and the
 // Noam schedule (warm-up 400, factor 0.5: a peak of 2.2e-3, the LSTMs'
-// constant 2e-3). It logs the README's lineage row.
+// constant 2e-3). It logs the README's lineage row (measured at commit
+// 18dcecb + main's SGEMM: 1.22M parameters, 33 min 11 s on 2 cores shared
+// with other jobs, 678 target tok/s, validation loss 2.309, BLEU 16.5,
+// chrF 40.6).
 func TestLineage(t *testing.T) {
 	if !*long {
-		t.Skip("an hour or more on 2 cores: run with -transformer.long (the suite's TestLearnsEnDe is its short version)")
+		t.Skip("about half an hour on 2 cores: run with -transformer.long (the suite's TestLearnsEnDe is its short version)")
 	}
 	const merges, maxLen, maxTokens = 2000, 40, 1600
 	split := func(name string) []datasets.Pair {
