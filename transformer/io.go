@@ -30,6 +30,13 @@ type fileConfig struct {
 	Config
 }
 
+// FileConfig is what config.json holds: model_type "transformer", then the
+// Config keys. Give it to train.LoopConfig.Config so that the Trainer's
+// checkpoints are model directories Load reads.
+func (m *Model) FileConfig() any {
+	return fileConfig{ModelType: ModelType, Architectures: []string{"Translator"}, Config: m.Config}
+}
+
 // Save writes the model as a directory: config.json (model_type
 // "transformer" and the Config keys) and model.safetensors with the
 // store's names (each shared tensor once: no tgt_embed.weight with
@@ -39,7 +46,7 @@ func (m *Model) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return errors.Wrap(err, "transformer: save")
 	}
-	b, err := json.MarshalIndent(fileConfig{ModelType: ModelType, Architectures: []string{"Translator"}, Config: m.Config}, "", "  ")
+	b, err := json.MarshalIndent(m.FileConfig(), "", "  ")
 	if err != nil {
 		return errors.Wrap(err, "transformer: save config")
 	}

@@ -12,6 +12,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/safetensors"
 	"github.com/seq2gpt/seq2gpt/train"
 )
@@ -171,4 +172,31 @@ func TestNumParams(t *testing.T) {
 		assert.Equal(t, float64(m.Store.NumElements()), c.NumParams())
 	}
 	assert.Equal(t, 63121544.0, Base().NumParams(), "the base model with a shared 37,000-token table (the paper counts 65M)")
+}
+
+// TestCheckpointIsAModelDirectory: a training run's checkpoint (config
+// FileConfig) loads with Load and gives the trained model's logits.
+func TestCheckpointIsAModelDirectory(t *testing.T) {
+	f := loadFixture(t, "model_post")
+	m, err := New(f.Config, 1)
+	require.NoError(t, err)
+	b, err := datasets.NewBatcher(f.Sources, f.Targets, datasets.BatchConfig{MaxTokens: 64, Pad: f.Config.Pad})
+	require.NoError(t, err)
+	data, err := m.NewData(b, 1)
+	require.NoError(t, err)
+	opt, err := train.NewAdam(train.AdamConfig{Beta1: 0.9, Beta2: 0.98, Eps: 1e-9})
+	require.NoError(t, err)
+	tr, err := train.New(Translator{m}, train.Config{Optimizer: opt, Schedule: train.Constant(1e-3)})
+	require.NoError(t, err)
+	defer tr.Close()
+	dir := t.TempDir()
+	_, err = train.Run(t.Context(), tr, data, nil, train.LoopConfig{Steps: 2, CheckpointDir: dir, Config: m.FileConfig()}, train.Hooks{})
+	require.NoError(t, err)
+	last, err := train.CheckpointPath(dir, "last")
+	require.NoError(t, err)
+	back, err := Load(last)
+	require.NoError(t, err)
+	_, want := evalLogits(t, m, f.Sources, f.Targets)
+	_, got := evalLogits(t, back, f.Sources, f.Targets)
+	assert.Equal(t, want, got)
 }
