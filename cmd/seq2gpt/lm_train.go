@@ -147,7 +147,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		OnEval: func(e train.EvalInfo) {
 			evals = append(evals, e)
 			prog.eval(e)
-			_ = lossCurve(curve, losses, done, evals)
+			_ = lossCurve(curve, "GPT language model", losses, done, evals)
 		},
 		OnCheckpoint: func(dir string, _ int) {
 			if err := saveTokenizer(tok, dir); err != nil {
@@ -163,7 +163,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := lossCurve(curve, losses, done, evals); err != nil {
+	if err := lossCurve(curve, "GPT language model", losses, done, evals); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "stopped (%s) at step %d: %d tokens in %s (%.0f tokens/s)\n",

@@ -14,10 +14,10 @@ import (
 )
 
 // lossCurve draws the training loss of every step and the validation loss
-// of every evaluation as a PNG, written atomically to path.
-func lossCurve(path string, trainLoss []float64, firstStep int, evals []train.EvalInfo) error {
+// of every evaluation as a PNG titled title, written atomically to path.
+func lossCurve(path, title string, trainLoss []float64, firstStep int, evals []train.EvalInfo) error {
 	p := plot.New()
-	p.Title.Text = "GPT language model"
+	p.Title.Text = title
 	p.X.Label.Text = "step"
 	p.Y.Label.Text = "loss (nats/token)"
 	pts := make(plotter.XYs, 0, len(trainLoss))
