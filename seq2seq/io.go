@@ -7,6 +7,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
@@ -27,7 +28,7 @@ func (m *Model) Save(dir string) error {
 	if err != nil {
 		return errors.Wrap(err, "seq2seq: save config")
 	}
-	if err := train.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFile), append(b, '\n')); err != nil {
 		return errors.Wrap(err, "seq2seq: save config")
 	}
 	return errors.Wrap(train.SaveWeights(filepath.Join(dir, WeightsFile), m.store), "seq2seq: save weights")
@@ -46,7 +47,7 @@ func Load(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := train.LoadWeights(filepath.Join(dir, WeightsFile), m.store); err != nil {
+	if _, err := train.LoadWeights(filepath.Join(dir, WeightsFile), m.store, nil); err != nil {
 		return nil, errors.Wrap(err, "seq2seq: load")
 	}
 	return m, nil

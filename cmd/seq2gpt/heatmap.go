@@ -11,7 +11,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 )
 
 // alignment is the α matrix of one translation: Z[i][j] is how much
@@ -84,5 +84,5 @@ func drawAttention(path, title string, a alignment) error {
 	if _, err := wt.WriteTo(&buf); err != nil {
 		return errors.Wrap(err, "attention picture")
 	}
-	return train.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }

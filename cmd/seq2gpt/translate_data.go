@@ -10,7 +10,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
-	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 )
 
 // dataFlags say where a translate command's sentence pairs come from.
@@ -187,10 +187,10 @@ func (t mtTokenizers) save(dir string) error {
 			return errors.Wrap(err, "saving tokenizer")
 		}
 		v, m := tokenizerNames(prefix)
-		if err := train.WriteFileAtomic(filepath.Join(dir, v), enc.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, v), enc.Bytes()); err != nil {
 			return err
 		}
-		return train.WriteFileAtomic(filepath.Join(dir, m), mer.Bytes())
+		return atomicfile.WriteFile(filepath.Join(dir, m), mer.Bytes())
 	}
 	if t.joint() {
 		return write(t.src, "")

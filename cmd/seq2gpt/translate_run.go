@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
@@ -109,7 +110,7 @@ func runTranslateEval(out, stderr io.Writer, f *mtEvalFlags) error {
 		return err
 	}
 	if f.output != "" {
-		if err := train.WriteFileAtomic(f.output, []byte(strings.Join(text, "\n")+"\n")); err != nil {
+		if err := atomicfile.WriteFile(f.output, []byte(strings.Join(text, "\n")+"\n")); err != nil {
 			return err
 		}
 	}

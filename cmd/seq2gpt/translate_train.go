@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
@@ -295,7 +296,7 @@ func (f *mtTrainFlags) record(fs *pflag.FlagSet, tr, va split) error {
 	if err != nil {
 		return err
 	}
-	return train.WriteFileAtomic(filepath.Join(f.out, runFile), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(f.out, runFile), append(b, '\n'))
 }
 
 func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
@@ -390,11 +391,9 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 			prog.line(evalLine(e))
 			_ = lossCurve(curve, "translation: "+f.arch, losses, done, evals)
 		},
-		OnCheckpoint: func(dir string, _ int) {
-			if err := tok.save(dir); err != nil {
-				fmt.Fprintln(os.Stderr, "warning:", err)
-			}
-		},
+		// The tokenizers are part of each checkpoint, written before it is
+		// sealed and swapped into place.
+		BeforeCheckpoint: tok.save,
 	}
 	sum, err := train.Run(ctx, tr, data, ev.evaluate, train.LoopConfig{
 		Steps: f.steps, EvalEvery: f.evalEvery, Metric: f.metric, HigherIsBetter: f.metric == "bleu", Patience: f.patience,
