@@ -27,18 +27,25 @@ All output is `key value` lines.
 import argparse
 import importlib.util
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location(
-    "gen_seq2seq", os.path.join(HERE, "..", "seq2seq", "testdata", "gen_seq2seq.py"))
-gen = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gen)
+
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, path))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+gen = load("gen_seq2seq", os.path.join("..", "seq2seq", "testdata", "gen_seq2seq.py"))
+# The timing loop and the BLAS report are torch_gpt.py's.
+_torch_gpt = load("torch_gpt", "torch_gpt.py")
+bench, mapped_blas = _torch_gpt.bench, _torch_gpt.mapped_blas
 
 CONFIG = {
     "model_type": "seq2seq", "arch": "attention", "src_vocab_size": 1000, "tgt_vocab_size": 1000,
@@ -47,42 +54,6 @@ CONFIG = {
     "tie_embeddings": False, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "src_eos_token_id": 2,
 }
 BATCH, LENGTH = 32, 20
-
-
-def mapped_blas():
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 6:
-                    base = os.path.basename(parts[5])
-                    if "blas" in base or "lapack" in base:
-                        real = os.path.realpath(parts[5])
-                        libs.add(real + ("" if real == parts[5] else " (" + parts[5] + ")"))
-    except OSError as e:
-        libs.add("unreadable: %s" % e)
-    return sorted(libs)
-
-
-def bench(step, rounds, round_s, warmup_s):
-    """Median seconds per call of step() over rounds of ~round_s seconds."""
-    t0 = time.perf_counter()
-    n = 0
-    while True:
-        step()
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= warmup_s and n >= 2:
-            break
-    iters = max(1, int(round_s / (dt / n)))
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            step()
-        times.append((time.perf_counter() - t0) / iters)
-    return statistics.median(times), times
 
 
 def main():
