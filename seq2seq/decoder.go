@@ -105,9 +105,13 @@ func (d *Decoder) Start(sources [][]int) (decode.State, [][]float32, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	keep, err := blocks.StepMask(dt, lengths, S, cfg.Hidden)
+	if err != nil {
+		return nil, nil, err
+	}
 	lets := map[string]G.Value{
 		"src":      tensor.New(tensor.WithShape(B*S), tensor.WithBacking(src)),
-		"src_keep": stepMask(dt, lengths, S, cfg.Hidden),
+		"src_keep": keep,
 	}
 	st := &state{d: d, rows: B, S: S, lengths: lengths, vals: map[string]*tensor.Dense{}}
 	if m.attention != nil {

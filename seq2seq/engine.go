@@ -221,9 +221,13 @@ func (m *Model) Batch(b datasets.Batch) (train.Batch, error) {
 			}
 		}
 	}
+	keep, err := blocks.StepMask(dt, b.Source.Lengths, S, cfg.Hidden)
+	if err != nil {
+		return train.Batch{}, errors.Wrap(err, "seq2seq: source")
+	}
 	in := map[string]G.Value{
 		"src":      src,
-		"src_keep": stepMask(dt, b.Source.Lengths, S, cfg.Hidden),
+		"src_keep": keep,
 		"tgt_in":   tensor.New(tensor.WithShape(B*T), tensor.WithBacking(tgtIn)),
 		"targets":  dense(dt, targets, B*T),
 	}
@@ -233,19 +237,9 @@ func (m *Model) Batch(b datasets.Batch) (train.Batch, error) {
 	return train.Batch{Key: train.Key{Batch: B, Source: S, Len: T}, Inputs: in, Weight: float64(n)}, nil
 }
 
-// stepMask is blocks.StepMask that also takes rows of length 0.
-func stepMask(dt tensor.Dtype, lengths []int, steps, hidden int) *tensor.Dense {
-	v := make([]float64, len(lengths)*steps*hidden)
-	for b, n := range lengths {
-		for i := b * steps * hidden; i < (b*steps+n)*hidden; i++ {
-			v[i] = 1
-		}
-	}
-	return dense(dt, v, len(lengths), steps, hidden)
-}
-
-// paddingMask is blocks.PaddingMask that also takes rows of length 0
-// (wholly masked: ops.SoftMax gives them α = 0).
+// paddingMask is blocks.PaddingMask that also takes the filler rows of a
+// bucketed batch, of length 0: wholly masked, so ops.SoftMax gives them
+// α = 0 (blocks.PaddingMask refuses them: a real row always has a token).
 func paddingMask(dt tensor.Dtype, lengths []int, steps int) *tensor.Dense {
 	v := make([]float64, len(lengths)*steps)
 	for b, n := range lengths {

@@ -126,7 +126,7 @@ change); to start over in it give --overwrite. Ctrl-C saves <out>/last.`,
 	fs.IntVar(&f.patience, "patience", 0, "stop after N evaluations without improvement (0: never)")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 500, "save <out>/last every N steps")
 	fs.IntVar(&f.logEvery, "log-every", 100, "when not on a terminal, log a line every N steps")
-	fs.IntVar(&f.maxPrograms, "max-programs", 64, "compiled graphs kept (one per batch shape and mode)")
+	fs.IntVar(&f.maxPrograms, "max-programs", 64, "compiled graphs kept (one per batch shape and mode; each holds its activations, so fewer use less memory and rebuild more)")
 	fs.BoolVar(&f.resume, "resume", false, "continue the run in --out from <out>/last, with its settings")
 	fs.BoolVar(&f.overwrite, "overwrite", false, "start a new run in --out, deleting the run there")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for weights, data order and dropout")
