@@ -27,8 +27,16 @@ type budget struct {
 	lr                   float64
 	dropout, smoothing   float64
 	testSentences        int  // the first n of the test split (0: all)
-	shortTest            bool // only test pairs within maxLen
-	validPairs           int  // the first n validation pairs (0: all)
+	shortTest            bool   // only test pairs within maxLen
+	validPairs           int    // the first n validation pairs (0: all)
+	seed                 uint64 // weights, data order and dropout (0: 1)
+}
+
+func (b budget) seedOr1() uint64 {
+	if b.seed == 0 {
+		return 1
+	}
+	return b.seed
 }
 
 // corpus is the embedded en–de corpus tokenized with one joint BPE.
@@ -109,7 +117,7 @@ func (c *corpus) batcher(t testing.TB, m *Model, pairs [][2][]int, b budget, shu
 	}
 	buckets, err := datasets.BucketsOf(8, b.maxLen)
 	require.NoError(t, err)
-	bt, err := datasets.NewBatcher(src, tgt, datasets.BatchConfig{MaxTokens: b.maxTokens, Buckets: buckets, Pad: c.pad, Seed: 1, Shuffle: shuffle})
+	bt, err := datasets.NewBatcher(src, tgt, datasets.BatchConfig{MaxTokens: b.maxTokens, Buckets: buckets, Pad: c.pad, Seed: b.seedOr1(), Shuffle: shuffle})
 	require.NoError(t, err)
 	return bt
 }
@@ -122,12 +130,12 @@ func learn(t testing.TB, c *corpus, arch string, b budget) result {
 	if arch == Fixed {
 		cfg.ReverseSource = true
 	}
-	m, err := New(cfg, 1)
+	m, err := New(cfg, b.seedOr1())
 	require.NoError(t, err)
 	m.LabelSmoothing = b.smoothing
 	opt, err := train.NewAdam(train.AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
 	require.NoError(t, err)
-	tr, err := train.New(m, train.Config{Optimizer: opt, Schedule: train.Constant(b.lr), ClipNorm: 1, DropoutSeed: 1, MaxPrograms: 64})
+	tr, err := train.New(m, train.Config{Optimizer: opt, Schedule: train.Constant(b.lr), ClipNorm: 1, DropoutSeed: b.seedOr1(), MaxPrograms: 64})
 	require.NoError(t, err)
 	defer tr.Close()
 	data, err := m.NewData(c.batcher(t, m, c.train, b, true), 1)
