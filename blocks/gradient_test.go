@@ -208,7 +208,7 @@ func TestGradientSDPA(t *testing.T) {
 }
 
 func TestGradientFeedForward(t *testing.T) {
-	for _, act := range []Activation{ReLU, GELU, GELUExact} {
+	for _, act := range []Activation{ReLU, GELU, GELUExact, SiLU} {
 		t.Run(act.String(), func(t *testing.T) {
 			s := newStore64(t)
 			f, err := NewFeedForward(s, "mlp", FeedForwardConfig{DModel: 4, DFF: 8, Activation: act})

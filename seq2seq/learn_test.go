@@ -26,7 +26,7 @@ type budget struct {
 	steps, maxTokens     int // optimizer steps, tokens (source + target, padding included) per batch
 	lr                   float64
 	dropout, smoothing   float64
-	testSentences        int  // the first n of the test split (0: all)
+	testSentences        int    // the first n of the test split (0: all)
 	shortTest            bool   // only test pairs within maxLen
 	validPairs           int    // the first n validation pairs (0: all)
 	seed                 uint64 // weights, data order and dropout (0: 1)

@@ -179,6 +179,16 @@ func tokenizerNames(prefix string) (vocab, merges string) {
 	return prefix + tokenizerFiles[0][0], prefix + tokenizerFiles[0][1]
 }
 
+// tokenizerNamesAll are every tokenizer file a run directory may hold.
+func tokenizerNamesAll() []string {
+	var names []string
+	for _, prefix := range []string{"", "src.", "tgt."} {
+		v, m := tokenizerNames(prefix)
+		names = append(names, v, m)
+	}
+	return names
+}
+
 // save writes the tokenizers into dir.
 func (t mtTokenizers) save(dir string) error {
 	write := func(tok *datasets.BPE, prefix string) error {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/pkg/errors"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
@@ -20,7 +19,7 @@ import (
 // openModel loads a model directory and its tokenizers. A run directory
 // (with run.json) means its best checkpoint.
 func openModel(stderr io.Writer, dir string) (mtModel, mtTokenizers, error) {
-	if _, err := os.Stat(filepath.Join(dir, runFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, RunFile)); err == nil {
 		best, err := train.CheckpointPath(dir, train.BestCheckpoint)
 		if err != nil {
 			return nil, mtTokenizers{}, errors.Wrapf(err, "--model %s is a run directory", dir)
@@ -195,22 +194,24 @@ func runTranslateTranslate(stdin io.Reader, out, stderr io.Writer, f *mtTranslat
 		}
 		defer file.Close()
 		in = file
-	} else if fd, ok := stdin.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
-		interactive = true
+	} else {
+		interactive = isTerminal(stdin)
 	}
 	tr := &translator{m: m, tok: tok, dec: dec, f: f, out: out, stderr: stderr}
 	if interactive {
-		fmt.Fprintf(stderr, "%s\ntype a sentence and Enter; Ctrl-D ends\n", m.Describe())
+		// A prompt: each line is translated as it is typed; a line that
+		// fails is reported and the session goes on.
+		fmt.Fprintf(stderr, "%s\nType a sentence and Enter to translate it; Ctrl-D ends.\n", m.Describe())
 		sc := bufio.NewScanner(in)
 		sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
 		for n := 1; ; n++ {
 			fmt.Fprint(stderr, "> ")
 			if !sc.Scan() {
 				fmt.Fprintln(stderr)
-				return sc.Err()
+				return errors.Wrap(sc.Err(), "standard input")
 			}
-			if err := tr.lines([]string{sc.Text()}, n, true); err != nil {
-				return err
+			if err := tr.lines([]string{strings.TrimRight(sc.Text(), "\r")}, n, true); err != nil {
+				fmt.Fprintln(stderr, "error:", err)
 			}
 		}
 	}

@@ -76,7 +76,7 @@ func TestTranslateTrainEvalTranslate(t *testing.T) {
 	_, err = run(t, append(common, "--steps", "8")...)
 	assert.ErrorContains(t, err, "holds a run")
 	_, err = run(t, "translate", "train", "--out", out, "--steps", "8", "--resume", "--hidden", "16")
-	assert.ErrorContains(t, err, "--hidden 16 (the run has 8)")
+	assert.ErrorContains(t, err, "--hidden 16 contradicts the run in "+out+", which has --hidden 8")
 	stdout, err = run(t, "translate", "train", "--out", out, "--steps", "8", "--resume")
 	require.NoError(t, err, stdout)
 	assert.Contains(t, stdout, "resumed at step 6")
@@ -134,14 +134,14 @@ func TestTranslateBadInput(t *testing.T) {
 		{"empty lines policy", train("--empty-lines", "drop"), `--empty-lines "drop": want skip or error`},
 		{"one language", train("--train", prefix, "--src-lang", "en"), `--src-lang "en" and --tgt-lang "": give both`},
 		{"no tsv", train("--train", prefix), "--train " + prefix + ": no such file"},
-		{"arch", train("--arch", "rnn"), `--arch "rnn": want one of fixed, attention`},
-		{"steps", train("--steps", "0"), "--steps 0: want at least 1"},
-		{"max tokens", train("--max-tokens", "20"), "--max-tokens 20: want at least 2 × --max-len (32)"},
-		{"dropout", train("--dropout", "1.5"), "--dropout 1.5: want 0 ≤ p < 1"},
+		{"arch", train("--arch", "rnn"), `--arch "rnn": want fixed or attention`},
+		{"steps", train("--steps", "0"), "--steps 0: want an integer ≥ 1"},
+		{"max tokens", train("--max-tokens", "20"), "--max-tokens 20: want an integer ≥ 2 × --max-len (32)"},
+		{"dropout", train("--dropout", "1.5"), "--dropout 1.5: want a number in [0, 1)"},
 		{"score", train("--score", "cosine"), `--score "cosine": want additive, dot or general`},
-		{"metric", train("--metric", "bleu", "--eval-sentences", "0"), "--metric bleu needs --eval-sentences > 0"},
+		{"metric", train("--metric", "bleu", "--eval-sentences", "0"), "--eval-sentences 0: want an integer ≥ 1 with --metric bleu"},
 		{"dot bidirectional", train("--train", tsv, "--score", "dot", "--steps", "1"), "the dot score needs encoder states of the decoder's size 8"},
-		{"resume nothing", train("--resume"), "has no run.json (no run to continue"},
+		{"resume nothing", train("--resume"), "holds no run (no run.json and no checkpoint)"},
 		{"another model", []string{"translate", "eval", "--model", gptDir}, `holds a model_type "openai-gpt" model, which seq2gpt translate does not run (architectures: fixed, attention)`},
 		{"not a model", []string{"translate", "translate", "--model", dir}, "is not a model directory: it has no config.json"},
 		{"beam", []string{"translate", "translate", "--model", dir, "--beam", "0"}, "--beam 0: want 1 (greedy) to 100"},

@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
-	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
@@ -89,7 +88,7 @@ latest. Both are model directories (config.json, model.safetensors and the
 tokenizer) that "translate eval" and "translate translate" read. <out>
 remembers the run: --resume continues it with its own settings (only
 --steps, --patience, --eval-every, --checkpoint-every and --log-every may
-change); to start over in it give --overwrite. Ctrl-C saves <out>/last.`,
+change, and --max-programs); to start over in it give --overwrite. Ctrl-C saves <out>/last.`,
 		Example: `  # attention on the embedded en–de corpus (tens of minutes on 2 cores)
   seq2gpt translate train --arch attention --out runs/att --steps 3000
 
@@ -107,7 +106,7 @@ change); to start over in it give --overwrite. Ctrl-C saves <out>/last.`,
 	addDataFlags(fs, &f.data, true)
 	fs.StringVar(&f.arch, "arch", "attention", "architecture: "+strings.Join(archNames(), ", "))
 	addModelFlags(fs, &f.model)
-	fs.StringVar(&f.out, "out", "", "run directory: checkpoints best and last, the tokenizer, run.json (required)")
+	fs.StringVar(&f.out, "out", "", "run directory: run.json, checkpoints best and last, the tokenizer, the loss curve (required)")
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "directory with a tokenizer (vocab.json + merges.txt, or src./tgt. ones); default: train one")
 	fs.StringVar(&f.bpe, "bpe", "joint", "train a joint BPE for both sides, or a separate one per side")
 	fs.IntVar(&f.merges, "merges", 4000, "BPE merges to learn (per tokenizer)")
@@ -127,8 +126,8 @@ change); to start over in it give --overwrite. Ctrl-C saves <out>/last.`,
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 500, "save <out>/last every N steps")
 	fs.IntVar(&f.logEvery, "log-every", 100, "when not on a terminal, log a line every N steps")
 	fs.IntVar(&f.maxPrograms, "max-programs", 64, "compiled graphs kept (one per batch shape and mode; each holds its activations, so fewer use less memory and rebuild more)")
-	fs.BoolVar(&f.resume, "resume", false, "continue the run in --out from <out>/last, with its settings")
-	fs.BoolVar(&f.overwrite, "overwrite", false, "start a new run in --out, deleting the run there")
+	fs.BoolVar(&f.resume, "resume", false, "continue the run in --out from its last checkpoint, with its saved settings")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "replace the run in --out (its run.json, checkpoints, tokenizer and loss curve)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for weights, data order and dropout")
 	f.search = searchFlags{beam: 1, nbest: 1, batch: 64, maxLenA: 1.5, maxLenB: 10, lenpen: 1}
 	_ = c.MarkFlagRequired("out")
@@ -149,179 +148,128 @@ func addDataFlags(fs *pflag.FlagSet, d *dataFlags, training bool) {
 	fs.StringVar(&d.emptyLines, "empty-lines", "skip", "pairs with an empty side: skip (and count) or error")
 }
 
-// runFile is the run's memory in its directory.
-const runFile = "run.json"
+// translateRemembered are the flags of translate train that a resumed run
+// takes from its run file but lets change; every other flag but --out,
+// --resume and --overwrite defines the run (a resumed run keeps it).
+var translateRemembered = []string{"steps", "eval-every", "patience", "checkpoint-every", "log-every", "max-programs"}
 
-// runRecord is run.json: the command's settings, and what the data was,
-// so that --resume continues with exactly them.
-type runRecord struct {
-	Command    string            `json:"command"`
-	Flags      map[string]string `json:"flags"`
-	Train      string            `json:"train"`
-	TrainPairs int               `json:"train_pairs"`
-	Valid      string            `json:"valid"`
-	ValidPairs int               `json:"valid_pairs"`
-}
-
-// resumable are the flags a resumed run may change.
-var resumable = map[string]bool{"steps": true, "patience": true, "eval-every": true, "checkpoint-every": true, "log-every": true, "max-programs": true}
-
-// notRecorded are the flags run.json leaves out.
-var notRecorded = map[string]bool{"resume": true, "overwrite": true, "out": true}
-
-func (f *mtTrainFlags) check() error {
-	checks := []struct {
-		bad  bool
-		msg  string
-		args []any
-	}{
-		{f.steps < 1, "--steps %d: want at least 1", []any{f.steps}},
-		{f.maxLen < 2 || f.maxLen > 1024, "--max-len %d: want 2 to 1024", []any{f.maxLen}},
-		{f.maxTokens < 2*f.maxLen, "--max-tokens %d: want at least 2 × --max-len (%d), so that the longest pair fits a batch", []any{f.maxTokens, 2 * f.maxLen}},
-		{f.accum < 1, "--accum %d: want at least 1", []any{f.accum}},
-		{!(f.lr > 0) || math.IsInf(f.lr, 0), "--lr %v: want a positive rate", []any{f.lr}},
-		{f.minLR > f.lr, "--min-lr %v: want at most --lr %v", []any{f.minLR, f.lr}},
-		{f.warmup < 0 || f.warmup >= f.steps, "--warmup %d: want 0 to --steps − 1 (%d)", []any{f.warmup, f.steps - 1}},
-		{!(f.clip >= 0), "--clip %v: want ≥ 0 (0: off)", []any{f.clip}},
-		{!(f.smoothing >= 0 && f.smoothing < 1), "--label-smoothing %v: want 0 ≤ ε < 1", []any{f.smoothing}},
-		{f.evalEvery < 0, "--eval-every %d: want ≥ 0 (0: only at the end)", []any{f.evalEvery}},
-		{f.evalSentences < 0, "--eval-sentences %d: want ≥ 0", []any{f.evalSentences}},
-		{f.patience < 0, "--patience %d: want ≥ 0 (0: never stop early)", []any{f.patience}},
-		{f.checkpointEvery < 0, "--checkpoint-every %d: want ≥ 0", []any{f.checkpointEvery}},
-		{f.merges < 0, "--merges %d: want ≥ 0", []any{f.merges}},
-		{f.maxPrograms < 1, "--max-programs %d: want at least 1", []any{f.maxPrograms}},
-		{f.bpe != "joint" && f.bpe != "separate", "--bpe %q: want joint or separate", []any{f.bpe}},
-		{f.metric != "bleu" && f.metric != "loss", "--metric %q: want bleu or loss", []any{f.metric}},
-		{f.metric == "bleu" && f.evalSentences == 0, "--metric bleu needs --eval-sentences > 0", nil},
-		{f.model.layers < 1, "--layers %d: want at least 1", []any{f.model.layers}},
-		{f.model.embed < 1, "--embed %d: want at least 1", []any{f.model.embed}},
-		{f.model.hidden < 1, "--hidden %d: want at least 1", []any{f.model.hidden}},
-		{f.model.attnDim < 0, "--attention-dim %d: want ≥ 0 (0: --hidden)", []any{f.model.attnDim}},
-		{!(f.model.dropout >= 0 && f.model.dropout < 1), "--dropout %v: want 0 ≤ p < 1", []any{f.model.dropout}},
-		{f.overwrite && f.resume, "--resume continues the run in --out and --overwrite deletes it: give one", nil},
+// translateDefining are the flags that define a run of translate train:
+// all of them but the remembered ones and the run directory's own.
+func translateDefining(fs *pflag.FlagSet) []string {
+	skip := map[string]bool{"out": true, "resume": true, "overwrite": true, "help": true}
+	for _, n := range translateRemembered {
+		skip[n] = true
 	}
-	for _, c := range checks {
-		if c.bad {
-			return errors.Errorf(c.msg, c.args...)
-		}
-	}
-	if _, err := findArch(f.arch); err != nil {
-		return err
-	}
-	if f.model.score != "additive" && f.model.score != "dot" && f.model.score != "general" {
-		return errors.Errorf("--score %q: want additive, dot or general", f.model.score)
-	}
-	return nil
-}
-
-// settle reads, checks or writes the run's memory: a new run refuses a
-// directory that holds one (unless --overwrite, which deletes it); a
-// resumed one takes its settings from run.json, refusing changed flags
-// other than the resumable ones.
-func (f *mtTrainFlags) settle(fs *pflag.FlagSet) error {
-	path := filepath.Join(f.out, runFile)
-	b, err := os.ReadFile(path)
-	exists := err == nil
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if !f.resume {
-		if exists && !f.overwrite {
-			return errors.Errorf("--out %s holds a run (%s): continue it with --resume, or start over with --overwrite", f.out, path)
-		}
-		if !exists {
-			if _, err := os.Stat(filepath.Join(f.out, train.LastCheckpoint)); err == nil && !f.overwrite {
-				return errors.Errorf("--out %s holds checkpoints but no %s: give another --out, or --overwrite", f.out, runFile)
-			}
-		}
-		if f.overwrite {
-			for _, name := range []string{runFile, train.BestCheckpoint, train.LastCheckpoint, "." + train.BestCheckpoint + ".old", "." + train.LastCheckpoint + ".old",
-				"." + train.BestCheckpoint + ".new", "." + train.LastCheckpoint + ".new", "loss.png"} {
-				if err := os.RemoveAll(filepath.Join(f.out, name)); err != nil {
-					return err
-				}
-			}
-		}
-		return f.check()
-	}
-	if !exists {
-		return errors.Errorf("--resume: %s has no %s (no run to continue; start one without --resume)", f.out, runFile)
-	}
-	var rec runRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return errors.Wrapf(err, "--resume: %s", path)
-	}
-	var problems []string
-	fs.VisitAll(func(fl *pflag.Flag) {
-		if notRecorded[fl.Name] {
-			return
-		}
-		old, ok := rec.Flags[fl.Name]
-		switch {
-		case !ok:
-		case fl.Changed && resumable[fl.Name]:
-		case fl.Changed && fl.Value.String() != old:
-			problems = append(problems, fmt.Sprintf("--%s %s (the run has %s)", fl.Name, fl.Value.String(), old))
-		default:
-			if err := fl.Value.Set(old); err != nil {
-				problems = append(problems, fmt.Sprintf("--%s: %s's value %q: %v", fl.Name, path, old, err))
-			}
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !skip[f.Name] {
+			names = append(names, f.Name)
 		}
 	})
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		return errors.Errorf("--resume: a resumed run keeps its settings; only --%s may change, but got %s",
-			strings.Join(sortedKeys(resumable), ", --"), strings.Join(problems, ", "))
-	}
-	return f.check()
+	return names
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// checkTranslateFlags refuses values outside each flag's range before any
+// work (only the flags given: defaults are trusted).
+func checkTranslateFlags(fs *pflag.FlagSet, f *mtTrainFlags) error {
+	c := NewFlagChecks(fs)
+	for _, name := range []string{"steps", "max-tokens", "accum", "max-programs", "layers", "embed", "hidden"} {
+		c.Check(name, AtLeast(1))
 	}
-	sort.Strings(out)
-	return out
-}
-
-func (f *mtTrainFlags) record(fs *pflag.FlagSet, tr, va split) error {
-	rec := runRecord{Command: "translate train", Flags: map[string]string{}, Train: tr.name, TrainPairs: len(tr.pairs), Valid: va.name, ValidPairs: len(va.pairs)}
-	fs.VisitAll(func(fl *pflag.Flag) {
-		if !notRecorded[fl.Name] {
-			rec.Flags[fl.Name] = fl.Value.String()
+	for _, name := range []string{"merges", "warmup", "eval-every", "eval-sentences", "patience", "checkpoint-every", "log-every", "attention-dim"} {
+		c.Check(name, AtLeast(0))
+	}
+	c.Check("max-len", Range{Min: 2, Max: 1024, Integer: true})
+	c.Check("lr", Positive)
+	c.Check("min-lr", NonNegative)
+	c.Check("clip", NonNegative)
+	c.Check("label-smoothing", Range{Min: 0, Max: 1, MaxOpen: true})
+	c.Check("dropout", Dropout)
+	oneOf := func(name, value string, allowed ...string) {
+		for _, a := range allowed {
+			if value == a {
+				return
+			}
 		}
-	})
-	b, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
+		want := allowed[len(allowed)-1]
+		if len(allowed) > 1 {
+			want = strings.Join(allowed[:len(allowed)-1], ", ") + " or " + want
+		}
+		c.Add(name, fmt.Sprintf("%q", value), want)
 	}
-	return atomicfile.WriteFile(filepath.Join(f.out, runFile), append(b, '\n'))
+	oneOf("arch", f.arch, archNames()...)
+	oneOf("bpe", f.bpe, "joint", "separate")
+	oneOf("metric", f.metric, "bleu", "loss")
+	oneOf("score", f.model.score, "additive", "dot", "general")
+	oneOf("empty-lines", f.data.emptyLines, "skip", "error")
+	return c.Err()
+}
+
+// checkTranslateCombination refuses flags that do not fit together (once
+// a resumed run's values are in).
+func checkTranslateCombination(f *mtTrainFlags) error {
+	switch {
+	case f.maxTokens < 2*f.maxLen:
+		return &FlagError{Flag: "max-tokens", Value: strconv.Itoa(f.maxTokens),
+			Want: fmt.Sprintf("an integer ≥ 2 × --max-len (%d), so that the longest pair fits a batch", 2*f.maxLen)}
+	case f.warmup >= f.steps:
+		return &FlagError{Flag: "warmup", Value: strconv.Itoa(f.warmup), Want: fmt.Sprintf("an integer < --steps %d", f.steps)}
+	case f.minLR > f.lr:
+		return &FlagError{Flag: "min-lr", Value: num(f.minLR), Want: fmt.Sprintf("at most --lr %s", num(f.lr))}
+	case f.metric == "bleu" && f.evalSentences == 0:
+		return &FlagError{Flag: "eval-sentences", Value: "0", Want: "an integer ≥ 1 with --metric bleu (or --metric loss)"}
+	}
+	return f.data.checkLangs()
+}
+
+// pairsFact is what a run records about its data, so that a resumed run
+// is refused when the data changed.
+type pairsFact struct {
+	Train, Valid             string
+	TrainPairs, ValidPairs   int
+	TrainSHA256, ValidSHA256 string
+}
+
+func pairsHash(pairs []datasets.Pair) string {
+	h := sha256.New()
+	for _, p := range pairs {
+		fmt.Fprintf(h, "%s\t%s\n", p.Source, p.Target)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
+	fs := cmd.Flags()
 	out := cmd.OutOrStdout()
-	if err := f.settle(cmd.Flags()); err != nil {
+	if err := checkTranslateFlags(fs, f); err != nil {
+		return err
+	}
+	rd, err := OpenRunDir(fs, RunDirOptions{Command: "translate train", Dir: f.out, Resume: f.resume, Overwrite: f.overwrite,
+		Defining: translateDefining(fs), Remembered: translateRemembered,
+		Files: append(DefaultRunFiles(), tokenizerNamesAll()...)})
+	if err != nil {
+		return err
+	}
+	rd.PrintNotes(out)
+	if err := checkTranslateCombination(f); err != nil {
 		return err
 	}
 	trSplit, vaSplit, err := f.data.trainValid()
 	if err != nil {
 		return err
 	}
-	if f.resume {
-		var rec runRecord
-		b, _ := os.ReadFile(filepath.Join(f.out, runFile))
-		_ = json.Unmarshal(b, &rec)
-		if rec.TrainPairs != len(trSplit.pairs) || rec.ValidPairs != len(vaSplit.pairs) {
-			return errors.Errorf("--resume: the data changed since the run started: %d training and %d validation pairs then, %d and %d now",
-				rec.TrainPairs, rec.ValidPairs, len(trSplit.pairs), len(vaSplit.pairs))
-		}
+	if err := rd.Fact("data", pairsFact{Train: trSplit.name, Valid: vaSplit.name, TrainPairs: len(trSplit.pairs), ValidPairs: len(vaSplit.pairs),
+		TrainSHA256: pairsHash(trSplit.pairs), ValidSHA256: pairsHash(vaSplit.pairs)}); err != nil {
+		return err
 	}
 	trSplit.report(out, "train")
 	vaSplit.report(out, "valid")
 
 	tok, err := f.tokenizers(out, trSplit.pairs)
 	if err != nil {
+		return err
+	}
+	if err := rd.Fact("tokenizer", map[string]string{"src": tokenizerHash(tok.src), "tgt": tokenizerHash(tok.tgt)}); err != nil {
 		return err
 	}
 	trainEnc, trRep := tok.encode(trSplit.pairs, f.maxLen, true)
@@ -335,6 +283,9 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 	a, _ := findArch(f.arch)
 	m, err := a.New(f.arch, &f.model, tok.vocabs(), f.seed)
 	if err != nil {
+		return err
+	}
+	if err := rd.Fact("model", m.Config()); err != nil {
 		return err
 	}
 	m.SetLabelSmoothing(f.smoothing)
@@ -357,19 +308,24 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 		return err
 	}
 	defer tr.Close()
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return err
-	}
 	done := 0
+	hist := &lossHistory{}
 	if f.resume {
+		last, err := train.CheckpointPath(f.out, train.LastCheckpoint)
+		if err != nil {
+			return errors.Wrap(err, "--resume")
+		}
 		if done, err = train.Resume(tr, data, f.out); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "resumed at step %d from %s\n", done, filepath.Join(f.out, train.LastCheckpoint))
-	} else {
-		if err := f.record(cmd.Flags(), trSplit, vaSplit); err != nil {
+		if hist, err = readHistory(last, done); err != nil {
 			return err
 		}
+		fmt.Fprintf(out, "resumed at step %d from %s\n", done, last)
+	}
+	hist.Title = "translation: " + f.arch
+	if err := rd.Save(); err != nil {
+		return err
 	}
 	if err := tok.save(f.out); err != nil {
 		return err
@@ -380,20 +336,23 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 	defer ev.close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	prog := newProgress(f.steps, done, f.logEvery)
-	var losses []float64
-	var evals []train.EvalInfo
+	prog := newProgress(cmd.ErrOrStderr(), f.steps, done, f.logEvery)
 	curve := filepath.Join(f.out, "loss.png")
 	hooks := train.Hooks{
-		OnStep: func(s train.StepInfo) { losses = append(losses, s.Loss); prog.step(s) },
+		OnStep: func(s train.StepInfo) { hist.step(s); prog.step(s) },
 		OnEval: func(e train.EvalInfo) {
-			evals = append(evals, e)
+			hist.eval(e)
 			prog.line(evalLine(e))
-			_ = lossCurve(curve, "translation: "+f.arch, losses, done, evals)
+			_ = lossCurve(curve, hist)
 		},
-		// The tokenizers are part of each checkpoint, written before it is
-		// sealed and swapped into place.
-		BeforeCheckpoint: tok.save,
+		// The tokenizers and the loss history are part of each checkpoint,
+		// written before it is sealed and swapped into place.
+		BeforeCheckpoint: func(dir string) error {
+			if err := tok.save(dir); err != nil {
+				return err
+			}
+			return hist.save(dir)
+		},
 	}
 	sum, err := train.Run(ctx, tr, data, ev.evaluate, train.LoopConfig{
 		Steps: f.steps, EvalEvery: f.evalEvery, Metric: f.metric, HigherIsBetter: f.metric == "bleu", Patience: f.patience,
@@ -403,7 +362,7 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := lossCurve(curve, "translation: "+f.arch, losses, done, evals); err != nil {
+	if err := lossCurve(curve, hist); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "stopped (%s) at step %d: %d target tokens in %s (%.0f tokens/s)\n",
