@@ -59,8 +59,8 @@ them by default (13a tokenization, 4-grams, exponential smoothing; chrF2),
 printing each with its signature. --model is a model directory (a run's
 best or last checkpoint; a run directory means its best). The test set is
 the embedded en–de test split unless --test gives one (as train's --train).`,
-		Example: `  seq2gpt translate eval --model runs/att
-  seq2gpt translate eval --model runs/att/last --beam 1 --output hyps.de
+		Example: `  seq2gpt translate eval --model runs/attention/last --beam 1
+  seq2gpt translate eval --model runs/attention/last --beam 5 --output hyps.de
   seq2gpt translate eval --model runs/fr-en --test data/test --src-lang fr --tgt-lang en`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -147,9 +147,10 @@ line gives an empty line. --nbest K prints the K best of the beam as
 draws α for each sentence as a heat map (source tokens × translation
 tokens, white = all attention): PATH itself for one sentence, PATH with
 -1, -2, … before its extension for several.`,
-		Example: `  echo "Choose Format - Character." | seq2gpt translate translate --model runs/att --attention att.png
-  seq2gpt translate translate --model runs/att --input sentences.en --beam 5 --nbest 3
-  seq2gpt translate translate --model runs/att        # a prompt on a terminal`,
+		Example: `  seq2gpt translate translate --model runs/attention/last --beam 1 --attention att.png < sentence.en
+  echo "Select the cells you want to print." | seq2gpt translate translate --model runs/attention/last --attention att.png
+  seq2gpt translate translate --model runs/attention --input sentences.en --beam 5 --nbest 3
+  seq2gpt translate translate --model runs/attention        # a prompt on a terminal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTranslateTranslate(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)

@@ -89,16 +89,14 @@ tokenizer) that "translate eval" and "translate translate" read. <out>
 remembers the run: --resume continues it with its own settings (only
 --steps, --patience, --eval-every, --checkpoint-every and --log-every may
 change, and --max-programs); to start over in it give --overwrite. Ctrl-C saves <out>/last.`,
-		Example: `  # attention on the embedded en–de corpus (tens of minutes on 2 cores)
-  seq2gpt translate train --arch attention --out runs/att --steps 3000
-
-  # the fixed-context model at the same size, for comparison
-  seq2gpt translate train --arch fixed --out runs/fixed --steps 3000
+		Example: `  # README's comparison: the two architectures at one size and budget (an hour or more on 2 cores)
+  seq2gpt translate train --arch fixed --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 1000 --eval-every 500 --eval-sentences 300 --out runs/fixed
+  seq2gpt translate train --arch attention --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 1000 --eval-every 500 --eval-sentences 300 --out runs/attention
 
   # your own data: data/train.fr, data/train.en, data/valid.fr, data/valid.en
   seq2gpt translate train --arch attention --train data/train --valid data/valid \
       --src-lang fr --tgt-lang en --bpe separate --merges 8000 --out runs/fr-en
-  seq2gpt translate train --out runs/fr-en --steps 20000 --resume`,
+  seq2gpt translate train --out runs/fr-en --resume --steps 20000   # continue, and extend`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTranslateTrain(cmd, f) },
 	}
