@@ -373,3 +373,115 @@ func (a *AdditiveAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (c
 	})
 	return ctx, alpha, err
 }
+
+// Score names an attention score function for encoder–decoder attention.
+type Score string
+
+const (
+	// Additive is Bahdanau et al.'s e_ij = vᵀ tanh(W s + U h_j)
+	// (AdditiveAttention).
+	Additive Score = "additive"
+	// Dot is Luong et al.'s e_ij = sᵀ h_j (MultiplicativeAttention).
+	Dot Score = "dot"
+	// General is Luong et al.'s e_ij = sᵀ W_a h_j (MultiplicativeAttention).
+	General Score = "general"
+)
+
+// Attention is an encoder–decoder attention whose keys are computed once
+// per source sentence (Precompute) and scored against each decoder state
+// (Attend): AdditiveAttention and MultiplicativeAttention.
+type Attention interface {
+	Precompute(g *Graph, h *G.Node) (Keys, error)
+	Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (ctx, alpha *G.Node, err error)
+}
+
+var (
+	_ Attention = (*AdditiveAttention)(nil)
+	_ Attention = (*MultiplicativeAttention)(nil)
+)
+
+// NewAttention adds the attention of the given score for decoder states of
+// stateDim and encoder states of keyDim; inner is the additive score's
+// layer size (unused by the others).
+func NewAttention(s *Store, prefix string, score Score, stateDim, keyDim, inner int) (Attention, error) {
+	switch score {
+	case Additive:
+		return NewAdditiveAttention(s, prefix, stateDim, keyDim, inner)
+	case Dot, General:
+		return NewMultiplicativeAttention(s, prefix, stateDim, keyDim, score == General)
+	}
+	return nil, errors.Errorf("blocks: attention score %q is not additive, dot or general", score)
+}
+
+// MultiplicativeAttention is the global attention of Luong, Pham & Manning
+// (2015, §3.1) with their "dot" and "general" scores:
+//
+//	e_ij = sᵀ h_j            (dot: the states must have one size)
+//	e_ij = sᵀ W_a h_j        (general)
+//	α_ij = exp(e_ij) / Σ_k exp(e_ik)     (padded j excluded)
+//	c_i  = Σ_j α_ij h_j
+//
+// with W_a [d_s, d_h] ("W_a.weight"), a bias-free nn.Linear(d_h, d_s), as
+// OpenNMT's linear_in. Which state s is scored (s_{i−1} before the step,
+// as Bahdanau, or s_i after it, as Luong) is the decoder's choice.
+type MultiplicativeAttention struct {
+	Prefix           string
+	StateDim, KeyDim int
+	General          bool
+}
+
+// NewMultiplicativeAttention adds W_a when general; dot has no parameters
+// and needs stateDim = keyDim.
+func NewMultiplicativeAttention(s *Store, prefix string, stateDim, keyDim int, general bool) (*MultiplicativeAttention, error) {
+	if err := positive("MultiplicativeAttention sizes", stateDim, keyDim); err != nil {
+		return nil, errors.Wrapf(err, "blocks: MultiplicativeAttention %q", prefix)
+	}
+	if !general && stateDim != keyDim {
+		return nil, errors.Errorf("blocks: MultiplicativeAttention %q: the dot score needs decoder and encoder states of one size, got %d and %d (the general score maps between them)", prefix, stateDim, keyDim)
+	}
+	if general {
+		if _, err := NewLinear(s, join(prefix, "W_a"), LinearConfig{In: keyDim, Out: stateDim, NoBias: true}); err != nil {
+			return nil, err
+		}
+	}
+	return &MultiplicativeAttention{Prefix: prefix, StateDim: stateDim, KeyDim: keyDim, General: general}, nil
+}
+
+// Precompute returns the keys of encoder states h [B, T, d_h]: W_a h_j
+// (general) or h_j itself (dot), [B, T, d_s].
+func (a *MultiplicativeAttention) Precompute(g *Graph, h *G.Node) (k Keys, err error) {
+	err = g.Block(name(a.Prefix, "multiplicative_attention"), func() error {
+		if h.Dims() != 3 || h.Shape()[2] != a.KeyDim {
+			return badShape("MultiplicativeAttention encoder states", h.Shape(), "B", "T", a.KeyDim)
+		}
+		k = Keys{H: h, UH: h}
+		if a.General {
+			k.UH = Must(ops.Linear(h, g.param(a.Prefix, "W_a.weight"), nil))
+		}
+		return nil
+	})
+	return k, err
+}
+
+// Attend scores the decoder state s [B, d_s] against the keys, with mask
+// PaddingMask's [B, T] or nil, and returns the context c_i [B, d_h] and the
+// weights α_i [B, T]. The score is Σ_d s_d·K_jd over the broadcast state,
+// so no reshape touches s (which is an input node in a decoding step, and
+// Gorgonia's Reshape of an input overwrites it).
+func (a *MultiplicativeAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (ctx, alpha *G.Node, err error) {
+	err = g.Block(name(a.Prefix, "multiplicative_attention"), func() error {
+		B, T, dh := k.H.Shape()[0], k.H.Shape()[1], k.H.Shape()[2]
+		if !s.Shape().Eq(tensor.Shape{B, a.StateDim}) {
+			return badShape("MultiplicativeAttention decoder state", s.Shape(), B, a.StateDim)
+		}
+		if mask != nil && !mask.Shape().Eq(tensor.Shape{B, T}) {
+			return badShape("MultiplicativeAttention mask", mask.Shape(), B, T)
+		}
+		e := Must(G.Sum(Must(G.BroadcastHadamardProd(k.UH, s, nil, []byte{1})), 2)) // sᵀ K_j, [B, T]
+		alpha = Must(ops.SoftMax(e, mask, 1))
+		c := Must(G.BatchedMatMul(Must(G.Reshape(alpha, tensor.Shape{B, 1, T})), k.H, false, false))
+		ctx = Must(G.Reshape(c, tensor.Shape{B, dh}))
+		return nil
+	})
+	return ctx, alpha, err
+}

@@ -4,6 +4,9 @@
 //	seq2gpt lm generate  continue a prompt from a checkpoint (ours or a HuggingFace openai-gpt directory)
 //	seq2gpt lm eval      loss and perplexity of a checkpoint on a text file
 //	seq2gpt lm attention a model's attention weights for a prompt, as heatmaps
+//	seq2gpt translate train      train a translation model: LSTM encoder–decoder, fixed context or attention (embedded en–de corpus by default)
+//	seq2gpt translate eval       BLEU and chrF of a translation model on a test set
+//	seq2gpt translate translate  translate sentences from stdin or a file; beam search, n-best, attention pictures
 //	seq2gpt graph        a model's training or inference graph as Graphviz dot, SVG or PNG
 //	seq2gpt bleu         BLEU and chrF of a system's output, as sacreBLEU computes them
 //	seq2gpt version      the version, Go, BLAS and CPU features of this build
@@ -35,7 +38,7 @@ func newRoot() *cobra.Command {
 		Short: "GPT-1 language models: train, generate, evaluate, draw attention",
 	}
 	lm.AddCommand(newTrainCmd(), newGenerateCmd(), newEvalCmd(), newAttentionCmd())
-	root.AddCommand(lm, newGraphCmd())
+	root.AddCommand(lm, newTranslateCmd(), newGraphCmd())
 	root.AddCommand(newBLEUCmd())
 	root.AddCommand(newVersionCmd())
 	return root
