@@ -494,31 +494,33 @@ func (f *mtTrainFlags) trainer(m mtModel, adam train.AdamConfig, out io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	var sched train.Schedule
-	var line string
-	switch {
-	case f.schedule == "noam":
-		// Noam of d_model 1 and factor lr·√warmup is the paper's shape
-		// with its peak, at step warmup, at lr.
-		sched, err = train.NewNoam(1, f.warmup, f.lr*math.Sqrt(float64(f.warmup)))
-		line = fmt.Sprintf("Noam schedule: linear warm-up over %d steps to %s, then ∝ step^−½", f.warmup, num(f.lr))
-	default:
-		minLR := f.minLR
-		if minLR < 0 {
-			minLR = f.lr
-		}
-		sched, err = train.NewWarmupDecay(f.lr, minLR, f.warmup, f.steps, train.Cosine)
-		line = fmt.Sprintf("learning rate %s", num(f.lr))
-		if f.warmup > 0 {
-			line = fmt.Sprintf("linear warm-up over %d steps to %s", f.warmup, num(f.lr))
-		}
-		if minLR < f.lr {
-			line += fmt.Sprintf(", then a cosine decay to %s at step %d", num(minLR), f.steps)
-		}
-	}
+	sched, line, err := f.lrSchedule()
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(out, "training: Adam (β₁ %s, β₂ %s, ε %s), %s\n", num(adam.Beta1), num(adam.Beta2), num(adam.Eps), line)
 	return train.New(m, train.Config{Optimizer: opt, Schedule: sched, ClipNorm: f.clip, DropoutSeed: f.seed, MaxPrograms: f.maxPrograms})
+}
+
+// lrSchedule is the learning rate of --schedule, and a line that says it.
+func (f *mtTrainFlags) lrSchedule() (train.Schedule, string, error) {
+	if f.schedule == "noam" {
+		// Noam of d_model 1 and factor lr·√warmup is the paper's shape
+		// with its peak, at step warmup, at lr.
+		s, err := train.NewNoam(1, f.warmup, f.lr*math.Sqrt(float64(f.warmup)))
+		return s, fmt.Sprintf("Noam schedule: linear warm-up over %d steps to %s, then ∝ step^−½", f.warmup, num(f.lr)), err
+	}
+	minLR := f.minLR
+	if minLR < 0 {
+		minLR = f.lr
+	}
+	s, err := train.NewWarmupDecay(f.lr, minLR, f.warmup, f.steps, train.Cosine)
+	line := fmt.Sprintf("learning rate %s", num(f.lr))
+	if f.warmup > 0 {
+		line = fmt.Sprintf("linear warm-up over %d steps to %s", f.warmup, num(f.lr))
+	}
+	if minLR < f.lr {
+		line += fmt.Sprintf(", then a cosine decay to %s at step %d", num(minLR), f.steps)
+	}
+	return s, line, err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/seq2gpt/seq2gpt/train"
 	"github.com/seq2gpt/seq2gpt/transformer"
 )
 
@@ -173,6 +175,39 @@ func TestTranslateTransformerBadFlags(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.NoFileExists(t, filepath.Join(dir, tc.name, RunFile), "refused before the run is saved")
+		})
+	}
+}
+
+// TestTranslateSchedules: --schedule noam peaks at --lr at step --warmup
+// and is the paper's d_model^−½ · min(step^−½, step · warmup^−3/2) when
+// --lr is its default (d_model · warmup)^−½; --schedule warmup is a linear
+// warm-up, then constant or a cosine decay to --min-lr.
+func TestTranslateSchedules(t *testing.T) {
+	paper, err := train.NewNoam(512, 4000, 1)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		f    mtTrainFlags
+		want map[int]float64 // step → rate
+		line string
+	}{
+		{"noam", mtTrainFlags{schedule: "noam", warmup: 4, lr: 0.01}, map[int]float64{1: 0.0025, 2: 0.005, 4: 0.01, 16: 0.005},
+			"Noam schedule: linear warm-up over 4 steps to 0.01, then ∝ step^−½"},
+		{"noam, the paper's rate", mtTrainFlags{schedule: "noam", warmup: 4000, lr: 1 / math.Sqrt(512*4000)},
+			map[int]float64{1: paper.LR(1), 1000: paper.LR(1000), 4000: paper.LR(4000), 100000: paper.LR(100000)}, "to 0.000698"},
+		{"constant", mtTrainFlags{schedule: "warmup", lr: 1e-3, minLR: -1, steps: 100}, map[int]float64{1: 1e-3, 100: 1e-3, 1000: 1e-3},
+			"learning rate 0.001"},
+		{"warm-up, cosine", mtTrainFlags{schedule: "warmup", lr: 1e-3, minLR: 0, warmup: 10, steps: 110}, map[int]float64{5: 5e-4, 10: 1e-3, 60: 5e-4, 110: 0},
+			"linear warm-up over 10 steps to 0.001, then a cosine decay to 0 at step 110"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, line, err := tc.f.lrSchedule()
+			require.NoError(t, err)
+			assert.Contains(t, line, tc.line)
+			for step, want := range tc.want {
+				assert.InDelta(t, want, s.LR(step), 1e-12*max(want, 1e-3), "step %d", step)
+			}
 		})
 	}
 }
