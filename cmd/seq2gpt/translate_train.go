@@ -109,8 +109,8 @@ paper's rate, d_model^−½ · min(step^−½, step · warmup^−3/2) with --war
 steps, whose peak at step --warmup is --lr when given (fairseq's
 inverse_sqrt), (d_model · warmup)^−½ when not.`,
 		Example: `  # README's comparison: the two architectures at one size and budget (an hour or more on 2 cores)
-  seq2gpt translate train --arch fixed --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 1000 --eval-every 500 --eval-sentences 300 --out runs/fixed
-  seq2gpt translate train --arch attention --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 1000 --eval-every 500 --eval-sentences 300 --out runs/attention
+  seq2gpt translate train --arch fixed --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 2000 --eval-every 500 --eval-sentences 300 --max-programs 10 --out runs/fixed
+  seq2gpt translate train --arch attention --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 2000 --eval-every 500 --eval-sentences 300 --max-programs 10 --out runs/attention
 
   # the Transformer: the Small preset at the LSTMs' budget, Adam β₂ 0.98 and the Noam warm-up to a peak of 2.2e-3
   seq2gpt translate train --arch transformer --preset small --merges 2000 --max-len 40 --max-tokens 1600 --schedule noam --warmup 400 --lr 2.2e-3 --steps 2000 --eval-every 500 --eval-sentences 300 --out runs/transformer
