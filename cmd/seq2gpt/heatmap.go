@@ -82,7 +82,9 @@ func (a alignment) plot(title string) *plot.Plot {
 	}
 	h := plotter.NewHeatMap(a, grays{})
 	h.Min, h.Max = 0, 1
-	h.Rasterized = true // one image: no seams between the cells
+	// One rectangle per cell: a rasterized heat map is one pixel per cell,
+	// scaled up with bilinear interpolation, which blurs every alignment.
+	h.Rasterized = false
 	p.Add(h)
 	xt := make([]plot.Tick, len(a.src))
 	for c, s := range a.src {

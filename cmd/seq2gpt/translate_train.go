@@ -113,7 +113,7 @@ inverse_sqrt), (d_model · warmup)^−½ when not.`,
   seq2gpt translate train --arch attention --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 2000 --eval-every 500 --eval-sentences 300 --max-programs 10 --out runs/attention
 
   # the Transformer: the Small preset at the LSTMs' budget, Adam β₂ 0.98 and the Noam warm-up to a peak of 2.2e-3
-  seq2gpt translate train --arch transformer --preset small --merges 2000 --max-len 40 --max-tokens 1600 --schedule noam --warmup 400 --lr 2.2e-3 --steps 2000 --eval-every 500 --eval-sentences 300 --out runs/transformer
+  seq2gpt translate train --arch transformer --preset small --merges 2000 --max-len 40 --max-tokens 1600 --schedule noam --warmup 400 --lr 2.2e-3 --steps 2000 --eval-every 500 --eval-sentences 300 --max-programs 10 --out runs/transformer
   # the paper's base model and its learning rate d_model^−½ · min(step^−½, step · 4000^−3/2)
   seq2gpt translate train --arch transformer --preset base --merges 8000 --schedule noam --warmup 4000 --steps 100000 --out runs/base
   # a size between: the preset's other settings, these overridden
