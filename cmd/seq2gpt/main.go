@@ -7,6 +7,9 @@
 //	seq2gpt mlm train    pre-train a BERT masked language model
 //	seq2gpt mlm eval     masked-LM loss and accuracy of a BERT checkpoint
 //	seq2gpt mlm fill     fill in the [MASK]s of a text with a BERT checkpoint
+//	seq2gpt translate train      train a translation model: LSTM encoder–decoder, fixed context or attention (embedded en–de corpus by default)
+//	seq2gpt translate eval       BLEU and chrF of a translation model on a test set
+//	seq2gpt translate translate  translate sentences from stdin or a file; beam search, n-best, attention pictures
 //	seq2gpt graph        a model's training or inference graph as Graphviz dot, SVG or PNG
 //	seq2gpt bleu         BLEU and chrF of a system's output, as sacreBLEU computes them
 //	seq2gpt version      the version, Go, BLAS and CPU features of this build
@@ -38,7 +41,7 @@ func newRoot() *cobra.Command {
 		Short: "GPT-1 language models: train, generate, evaluate, draw attention",
 	}
 	lm.AddCommand(newTrainCmd(), newGenerateCmd(), newEvalCmd(), newAttentionCmd())
-	root.AddCommand(lm, newMLMCmd(), newGraphCmd())
+	root.AddCommand(lm, newMLMCmd(), newTranslateCmd(), newGraphCmd())
 	root.AddCommand(newBLEUCmd())
 	root.AddCommand(newVersionCmd())
 	return root

@@ -138,7 +138,7 @@ all [MASK]s are predicted at once. BERT cannot continue a prompt: there is no
 position after the text to predict. Compare "lm generate".`,
 		Example: `  seq2gpt mlm fill --model runs/bert-tiny --text "The [MASK] of the Union is strong."
   seq2gpt mlm fill --model runs/bert-tiny/best --text "The Congress [MASK] [MASK] [MASK]" --top-k 3`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if k < 1 {
 				return errors.Errorf("--top-k %d is out of range: want an integer ≥ 1", k)

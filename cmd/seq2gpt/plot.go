@@ -31,6 +31,9 @@ type lossHistory struct {
 	First int         `json:"first_step"`
 	Train []float64   `json:"train_loss"`
 	Evals []evalPoint `json:"evals"`
+	// Title names the curve's plot ("GPT language model" when empty); it
+	// is not saved.
+	Title string `json:"-"`
 }
 
 type evalPoint struct {
@@ -92,7 +95,10 @@ func readHistory(dir string, step int) (*lossHistory, error) {
 // of every evaluation.
 func lossPlot(h *lossHistory) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = "GPT language model"
+	p.Title.Text = h.Title
+	if h.Title == "" {
+		p.Title.Text = "GPT language model"
+	}
 	p.X.Label.Text = "step"
 	p.Y.Label.Text = "loss (nats/token)"
 	pts := make(plotter.XYs, 0, len(h.Train))

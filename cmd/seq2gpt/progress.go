@@ -75,11 +75,15 @@ func (p *progress) eval(e train.EvalInfo) {
 	if e.Best {
 		best = "  (best)"
 	}
-	line := fmt.Sprintf("eval step %d  valid loss %.4f  ppl %.2f%s", e.Step, e.Metrics["loss"], e.Metrics["ppl"], best)
+	p.line(fmt.Sprintf("eval step %d  valid loss %.4f  ppl %.2f%s", e.Step, e.Metrics["loss"], e.Metrics["ppl"], best))
+}
+
+// line prints a line of its own (an evaluation), above the bar.
+func (p *progress) line(s string) {
 	if p.bar != nil {
 		_ = p.bar.Clear()
 	}
-	fmt.Fprintln(p.w, line)
+	fmt.Fprintln(p.w, s)
 }
 
 func (p *progress) finish() {
