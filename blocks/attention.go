@@ -1,7 +1,6 @@
 package blocks
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/pkg/errors"
@@ -23,29 +22,44 @@ import (
 // applies to the weights in training graphs, as nn.MultiheadAttention does.
 func ScaledDotProductAttention(g *Graph, q, k, v, mask *G.Node, dropout float64) (out, weights *G.Node, err error) {
 	err = g.Block("sdpa", func() error {
-		if q.Dims() != k.Dims() || q.Dims() != v.Dims() || q.Dims() < 3 {
-			return errors.Errorf("attention: Q %v, K %v and V %v must be 3-D or 4-D alike", q.Shape(), k.Shape(), v.Shape())
-		}
-		r := q.Dims()
-		dk := q.Shape()[r-1]
-		if k.Shape()[r-1] != dk || k.Shape()[r-2] != v.Shape()[r-2] {
-			return errors.Errorf("attention: Q %v, K %v and V %v disagree on d_k or T_k", q.Shape(), k.Shape(), v.Shape())
-		}
-		scores, err := G.BatchedMatMul(q, k, false, true)
-		if err != nil {
+		if err := checkAttention(q, k, v, mask); err != nil {
 			return err
 		}
-		if weights, err = ops.SoftMax(scores, mask, 1/math.Sqrt(float64(dk))); err != nil {
-			return err
-		}
-		w, err := g.ApplyDropout(weights, dropout)
-		if err != nil {
-			return err
-		}
-		out, err = G.BatchedMatMul(w, v, false, false)
-		return err
+		dk := q.Shape()[q.Dims()-1]
+		scores := Must(G.BatchedMatMul(q, k, false, true))
+		weights = Must(ops.SoftMax(scores, mask, 1/math.Sqrt(float64(dk))))
+		out = Must(G.BatchedMatMul(Must(g.ApplyDropout(weights, dropout)), v, false, false))
+		return nil
 	})
 	return out, weights, err
+}
+
+// checkAttention checks that K and V share Q's leading axes, K has Q's d_k,
+// V has K's T_k, and the mask is [B, T_q, T_k] (or the scores' own shape).
+func checkAttention(q, k, v, mask *G.Node) error {
+	r := q.Dims()
+	if r < 3 {
+		return badShape("attention Q", q.Shape(), "...", "T_q", "d_k")
+	}
+	lead := make([]any, 0, r)
+	for _, d := range q.Shape()[:r-2] {
+		lead = append(lead, d)
+	}
+	if ks := k.Shape(); k.Dims() != r || !ks[:r-2].Eq(q.Shape()[:r-2]) || ks[r-1] != q.Shape()[r-1] {
+		return badShape("attention K", ks, append(lead, "T_k", q.Shape()[r-1])...)
+	}
+	if vs := v.Shape(); v.Dims() != r || !vs[:r-2].Eq(q.Shape()[:r-2]) || vs[r-2] != k.Shape()[r-2] {
+		return badShape("attention V", vs, append(lead, k.Shape()[r-2], "d_v")...)
+	}
+	if mask == nil {
+		return nil
+	}
+	B, Tq, Tk := q.Shape()[0], q.Shape()[r-2], k.Shape()[r-2]
+	scores := append(q.Shape()[:r-1].Clone(), Tk)
+	if ms := mask.Shape(); !ms.Eq(tensor.Shape{B, Tq, Tk}) && !ms.Eq(scores) {
+		return badShape("attention mask", ms, B, Tq, Tk)
+	}
+	return nil
 }
 
 // MultiHeadConfig configures multi-head attention.
@@ -108,78 +122,62 @@ func NewMultiHeadAttention(s *Store, prefix string, cfg MultiHeadConfig) (*Multi
 	return &MultiHeadAttention{Prefix: prefix, DModel: e, Heads: cfg.Heads, Dropout: cfg.Dropout}, nil
 }
 
-// Forward attends from query [B, T_q, d_model] to memory [B, T_k, d_model]:
-// self-attention when memory is query, encoder–decoder attention when
-// memory is the encoder's output. mask is AttentionMask's [B, T_q, T_k]
-// (causal and/or key padding) or nil. It returns the output
-// [B, T_q, d_model] and the per-head weights [B, h, T_q, T_k].
+// Forward attends from query [B, T_q, d_model] to memory [B, T_k, d_model]
+// and returns the output [B, T_q, d_model] and the per-head weights
+// [B, h, T_q, T_k]:
+//
+//	Q = query·W^Qᵀ + b^Q,  K = memory·W^Kᵀ + b^K,  V = memory·W^Vᵀ + b^V
+//	head_i = Attention(Q_i, K_i, V_i)         (X_i: the d_k columns of head i)
+//	out = Concat(head_1, …, head_h)·W^Oᵀ + b^O
+//
+// mask is AttentionMask's [B, T_q, T_k] (causal and/or key padding) or nil.
+// As in PyTorch, self-attention (memory is the node query itself) computes
+// Q, K and V in one product with the packed in_proj_weight, [B, T, 3d], and
+// encoder–decoder attention computes Q from the query and K, V in one
+// product [B, T_k, 2d] from the memory; each head is read straight out of
+// the product.
 func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out, weights *G.Node, err error) {
 	err = g.Block(name(m.Prefix, "mha"), func() error {
-		e := m.DModel
-		if query.Dims() != 3 || query.Shape()[2] != e || memory.Dims() != 3 || memory.Shape()[2] != e || memory.Shape()[0] != query.Shape()[0] {
-			return errors.Errorf("MultiHeadAttention: query %v and memory %v must be [B, T, %d] with the same B", query.Shape(), memory.Shape(), e)
-		}
-		B, Tq, Tk := query.Shape()[0], query.Shape()[1], memory.Shape()[1]
-		if mask != nil && !mask.Shape().Eq(tensor.Shape{B, Tq, Tk}) {
-			return shapeErr("MultiHeadAttention mask", mask.Shape(), tensor.Shape{B, Tq, Tk})
-		}
-		w, err := g.Param(join(m.Prefix, "in_proj_weight"))
-		if err != nil {
+		if err := m.check(query, memory, mask); err != nil {
 			return err
 		}
-		b, err := g.Param(join(m.Prefix, "in_proj_bias"))
-		if err != nil {
-			return err
+		d := m.DModel
+		heads := func(x *G.Node, part, parts int) *G.Node { return Must(ops.SplitHeads(x, part, parts, m.Heads)) }
+		w, b := g.param(m.Prefix, "in_proj_weight"), g.param(m.Prefix, "in_proj_bias")
+		var q, k, v *G.Node
+		if memory == query {
+			qkv := Must(ops.Linear(query, w, b))
+			q, k, v = heads(qkv, 0, 3), heads(qkv, 1, 3), heads(qkv, 2, 3)
+		} else {
+			q = heads(Must(ops.Linear(query, rows(w, 0, d), rows(b, 0, d))), 0, 1)
+			kv := Must(ops.Linear(memory, rows(w, d, 3*d), rows(b, d, 3*d)))
+			k, v = heads(kv, 0, 2), heads(kv, 1, 2)
 		}
-		project := func(x *G.Node, i int) (*G.Node, error) {
-			wi, err := G.Slice(w, G.S(i*e, (i+1)*e))
-			if err != nil {
-				return nil, err
-			}
-			bi, err := G.Slice(b, G.S(i*e, (i+1)*e))
-			if err != nil {
-				return nil, err
-			}
-			y, err := ops.Linear(x, wi, bi)
-			if err != nil {
-				return nil, err
-			}
-			return ops.SplitHeads(y, 0, 1, m.Heads)
-		}
-		q, err := project(query, 0)
-		if err != nil {
-			return err
-		}
-		k, err := project(memory, 1)
-		if err != nil {
-			return err
-		}
-		v, err := project(memory, 2)
-		if err != nil {
-			return err
-		}
-		ctx, wts, err := ScaledDotProductAttention(g, q, k, v, mask, m.Dropout)
-		if err != nil {
-			return err
-		}
-		weights = wts
-		merged, err := ops.MergeHeads(ctx)
-		if err != nil {
-			return err
-		}
-		wo, err := g.Param(join(m.Prefix, "out_proj.weight"))
-		if err != nil {
-			return err
-		}
-		bo, err := g.Param(join(m.Prefix, "out_proj.bias"))
-		if err != nil {
-			return err
-		}
-		out, err = ops.Linear(merged, wo, bo)
-		return err
+		ctx, wts := Must2(ScaledDotProductAttention(g, q, k, v, mask, m.Dropout))
+		wo, bo := g.param(m.Prefix, "out_proj.weight"), g.param(m.Prefix, "out_proj.bias")
+		out, weights = Must(ops.Linear(Must(ops.MergeHeads(ctx)), wo, bo)), wts
+		return nil
 	})
 	return out, weights, err
 }
+
+func (m *MultiHeadAttention) check(query, memory, mask *G.Node) error {
+	d := m.DModel
+	if query.Dims() != 3 || query.Shape()[2] != d {
+		return badShape("MultiHeadAttention query", query.Shape(), "B", "T_q", d)
+	}
+	B, Tq := query.Shape()[0], query.Shape()[1]
+	if memory.Dims() != 3 || memory.Shape()[0] != B || memory.Shape()[2] != d {
+		return badShape("MultiHeadAttention memory", memory.Shape(), B, "T_k", d)
+	}
+	if Tk := memory.Shape()[1]; mask != nil && !mask.Shape().Eq(tensor.Shape{B, Tq, Tk}) {
+		return badShape("MultiHeadAttention mask", mask.Shape(), B, Tq, Tk)
+	}
+	return nil
+}
+
+// rows is x[i:j] along the first axis.
+func rows(x *G.Node, i, j int) *G.Node { return Must(ops.Narrow(x, 0, i, j)) }
 
 // AdditiveAttention is the attention of Bahdanau, Cho & Bengio (2015):
 //
@@ -222,71 +220,33 @@ type Keys struct {
 func (a *AdditiveAttention) Precompute(g *Graph, h *G.Node) (k Keys, err error) {
 	err = g.Block(name(a.Prefix, "additive_attention"), func() error {
 		if h.Dims() != 3 || h.Shape()[2] != a.KeyDim {
-			return shapeErr("AdditiveAttention encoder states", h.Shape(), fmt.Sprintf("[B, T, %d]", a.KeyDim))
+			return badShape("AdditiveAttention encoder states", h.Shape(), "B", "T", a.KeyDim)
 		}
-		u, err := g.Param(join(a.Prefix, "U.weight"))
-		if err != nil {
-			return err
-		}
-		uh, err := ops.Linear(h, u, nil)
-		k = Keys{H: h, UH: uh}
-		return err
+		k = Keys{H: h, UH: Must(ops.Linear(h, g.param(a.Prefix, "U.weight"), nil))}
+		return nil
 	})
 	return k, err
 }
 
 // Attend scores the decoder state s [B, d_s] against the keys, with mask
 // PaddingMask's [B, T] or nil, and returns the context c_i [B, d_h] and the
-// weights α_i [B, T].
+// weights α_i [B, T] (the equations above).
 func (a *AdditiveAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (ctx, alpha *G.Node, err error) {
 	err = g.Block(name(a.Prefix, "additive_attention"), func() error {
-		B, T := k.H.Shape()[0], k.H.Shape()[1]
+		B, T, dh := k.H.Shape()[0], k.H.Shape()[1], k.H.Shape()[2]
 		if !s.Shape().Eq(tensor.Shape{B, a.StateDim}) {
-			return shapeErr("AdditiveAttention decoder state", s.Shape(), tensor.Shape{B, a.StateDim})
+			return badShape("AdditiveAttention decoder state", s.Shape(), B, a.StateDim)
 		}
 		if mask != nil && !mask.Shape().Eq(tensor.Shape{B, T}) {
-			return shapeErr("AdditiveAttention mask", mask.Shape(), tensor.Shape{B, T})
+			return badShape("AdditiveAttention mask", mask.Shape(), B, T)
 		}
-		w, err := g.Param(join(a.Prefix, "W.weight"))
-		if err != nil {
-			return err
-		}
-		v, err := g.Param(join(a.Prefix, "v.weight"))
-		if err != nil {
-			return err
-		}
-		ws, err := ops.Linear(s, w, nil)
-		if err != nil {
-			return err
-		}
-		sum, err := G.BroadcastAdd(k.UH, ws, nil, []byte{1})
-		if err != nil {
-			return err
-		}
-		th, err := G.Tanh(sum)
-		if err != nil {
-			return err
-		}
-		e, err := ops.Linear(th, v, nil)
-		if err != nil {
-			return err
-		}
-		if e, err = G.Reshape(e, tensor.Shape{B, T}); err != nil {
-			return err
-		}
-		if alpha, err = ops.SoftMax(e, mask, 1); err != nil {
-			return err
-		}
-		a3, err := G.Reshape(alpha, tensor.Shape{B, 1, T})
-		if err != nil {
-			return err
-		}
-		c, err := G.BatchedMatMul(a3, k.H, false, false)
-		if err != nil {
-			return err
-		}
-		ctx, err = G.Reshape(c, tensor.Shape{B, k.H.Shape()[2]})
-		return err
+		ws := Must(ops.Linear(s, g.param(a.Prefix, "W.weight"), nil))
+		th := Must(G.Tanh(Must(G.BroadcastAdd(k.UH, ws, nil, []byte{1})))) // tanh(W s_{i−1} + U h_j)
+		e := Must(G.Reshape(Must(ops.Linear(th, g.param(a.Prefix, "v.weight"), nil)), tensor.Shape{B, T}))
+		alpha = Must(ops.SoftMax(e, mask, 1))
+		c := Must(G.BatchedMatMul(Must(G.Reshape(alpha, tensor.Shape{B, 1, T})), k.H, false, false))
+		ctx = Must(G.Reshape(c, tensor.Shape{B, dh}))
+		return nil
 	})
 	return ctx, alpha, err
 }

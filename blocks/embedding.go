@@ -31,33 +31,24 @@ func NewEmbedding(s *Store, prefix string, num, dim int, init Init) (*Embedding,
 }
 
 // Forward gathers rows for ids, a 1-D tensor.Int node [B·T] in row-major
-// (batch, time) order, and returns [B, T, dim].
+// (batch, time) order, and returns [B, T, dim]. ByIndices gives a correct
+// gradient only for a 1-D index into a 2-D table along axis 0, which is
+// what this uses; the reshape is of an op output, never of an input
+// (Gorgonia's Reshape of an input overwrites it in place).
 func (e *Embedding) Forward(g *Graph, ids *G.Node, batch, steps int) (y *G.Node, err error) {
 	err = g.Block(name(e.Prefix, "embedding"), func() error {
-		w, err := g.Param(join(e.Prefix, "weight"))
-		if err != nil {
-			return err
+		if ids.Dtype() != tensor.Int {
+			return errors.Errorf("token ids are %v, want Int", ids.Dtype())
 		}
-		y, err = gatherRows(w, ids, batch, steps)
-		return err
+		if ids.Dims() != 1 || ids.Shape()[0] != batch*steps {
+			return &ShapeError{What: "token id vector", Got: ids.Shape().Clone(),
+				Want: fmt.Sprintf("(%d) (batch %d × steps %d)", batch*steps, batch, steps)}
+		}
+		rows := Must(G.ByIndices(g.param(e.Prefix, "weight"), ids, 0))
+		y = Must(G.Reshape(rows, tensor.Shape{batch, steps, e.Dim}))
+		return nil
 	})
 	return y, err
-}
-
-// gatherRows is W[ids] reshaped to [batch, steps, dim]. ByIndices gives a
-// correct gradient only for a 1-D index into a 2-D table along axis 0,
-// which is what this uses; the reshape is of an op output, never of an
-// input (Gorgonia's Reshape of an input overwrites it in place).
-func gatherRows(w, ids *G.Node, batch, steps int) (*G.Node, error) {
-	if ids.Dims() != 1 || ids.Shape()[0] != batch*steps || ids.Dtype() != tensor.Int {
-		return nil, errors.Errorf("token ids have shape %v and type %v, want [%d] of Int (batch %d × steps %d)",
-			ids.Shape(), ids.Dtype(), batch*steps, batch, steps)
-	}
-	rows, err := G.ByIndices(w, ids, 0)
-	if err != nil {
-		return nil, err
-	}
-	return G.Reshape(rows, tensor.Shape{batch, steps, w.Shape()[1]})
 }
 
 // IDs returns ids as the tensor.Int [len] value an Embedding's ids input
@@ -123,7 +114,7 @@ func SinusoidalTable(maxLen, d int) []float64 {
 func AddSinusoidal(g *Graph, x *G.Node) (y *G.Node, err error) {
 	err = g.Block("positions", func() error {
 		if x.Dims() != 3 {
-			return shapeErr("sinusoidal positions input", x.Shape(), "[B, T, d]")
+			return badShape("sinusoidal positions input", x.Shape(), "B", "T", "d")
 		}
 		t, d := x.Shape()[1], x.Shape()[2]
 		pe := tensor.New(tensor.Of(g.Store.Dtype()), tensor.WithShape(t, d))
@@ -136,8 +127,8 @@ func AddSinusoidal(g *Graph, x *G.Node) (y *G.Node, err error) {
 			copy(v, SinusoidalTable(t, d))
 		}
 		node := G.NewTensor(g.G, pe.Dtype(), 2, G.WithShape(t, d), G.WithValue(pe), G.WithName(fmt.Sprintf("sinusoidal_%dx%d", t, d)))
-		y, err = G.BroadcastAdd(x, node, nil, []byte{0})
-		return err
+		y = Must(G.BroadcastAdd(x, node, nil, []byte{0}))
+		return nil
 	})
 	return y, err
 }

@@ -1,6 +1,7 @@
 package blocks_test
 
 import (
+	"errors"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -41,4 +42,38 @@ func Example() {
 	// [attn.in_proj_weight attn.in_proj_bias attn.out_proj.weight attn.out_proj.bias]
 	// (2, 2, 3, 3)
 	// [0.50 0.50 0.00]
+}
+
+// Writing a block: the body is its equation, y = LayerNorm(x + FFN(x)),
+// with each node under Must. Block turns the first failure into the error
+// the function returns; a wrong shape is a *ShapeError naming both shapes.
+func ExampleMust() {
+	store, _ := blocks.NewStore(tensor.Float32, 1)
+	ffn, _ := blocks.NewFeedForward(store, "layer.ffn", blocks.FeedForwardConfig{DModel: 8, DFF: 32})
+	ln, _ := blocks.NewLayerNorm(store, "layer.ln", 8, 0)
+
+	residual := func(g *blocks.Graph, x *G.Node) (y *G.Node, err error) {
+		err = g.Block("layer", func() error {
+			y = blocks.Must(ln.Forward(g, blocks.Must(G.Add(x, blocks.Must(ffn.Forward(g, x))))))
+			return nil
+		})
+		return y, err
+	}
+
+	g := blocks.NewGraph(store, blocks.Eval, 0)
+	x, _ := g.Input("x", tensor.Shape{2, 3, 8})
+	y, err := residual(g, x)
+	fmt.Println(y.Shape(), err)
+
+	wrong, _ := g.Input("wrong", tensor.Shape{2, 3, 6})
+	_, err = residual(g, wrong)
+	fmt.Println(err)
+	var se *blocks.ShapeError
+	if errors.As(err, &se) {
+		fmt.Println(se.Got, se.Want)
+	}
+	// Output:
+	// (2, 3, 8) <nil>
+	// layer.ffn.linear1: Linear input has shape (2, 3, 6), want (..., 8)
+	// (2, 3, 6) (..., 8)
 }

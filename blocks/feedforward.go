@@ -85,26 +85,17 @@ func NewFeedForward(s *Store, prefix string, cfg FeedForwardConfig) (*FeedForwar
 // Forward applies the network to x [..., d_model].
 func (f *FeedForward) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
 	err = g.Block(name(f.Prefix, "ffn"), func() error {
-		h, err := f.W1.Forward(g, x)
-		if err != nil {
-			return err
-		}
+		h := Must(f.W1.Forward(g, x))
 		switch f.Activation {
 		case ReLU:
-			h, err = G.Rectify(h)
+			h = Must(G.Rectify(h))
 		case GELU:
-			h, err = ops.GELU(h, ops.GELUTanh)
+			h = Must(ops.GELU(h, ops.GELUTanh))
 		case GELUExact:
-			h, err = ops.GELU(h, ops.GELUErf)
+			h = Must(ops.GELU(h, ops.GELUErf))
 		}
-		if err != nil {
-			return err
-		}
-		if h, err = g.ApplyDropout(h, f.Dropout); err != nil {
-			return err
-		}
-		y, err = f.W2.Forward(g, h)
-		return err
+		y = Must(f.W2.Forward(g, Must(g.ApplyDropout(h, f.Dropout))))
+		return nil
 	})
 	return y, err
 }

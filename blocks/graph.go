@@ -8,10 +8,13 @@
 // the block to a Graph. Parameters live in the Store, not in any graph, so
 // the training graph, the evaluation graph and graphs of other shapes all
 // bind the same tensors.
+//
+// A Forward body is written as its equations, each node under Must, inside
+// Graph.Block, which turns the first failure into the error Forward
+// returns (see Must). A wrong shape is a *ShapeError naming both shapes.
 package blocks
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -144,20 +147,28 @@ func (g *Graph) InputNode(name string) (*G.Node, bool) {
 // not already under the enclosing block's is put under it, so the
 // attention inside "h.0.attn" is "h.0.attn.sdpa" rather than a box shared
 // by every layer.
-func (g *Graph) Block(name string, build func() error) error {
+//
+// Block returns build's error, or the error a Must in build stopped it
+// with, prefixed with the name of the innermost block it came from: an
+// error from deep inside a model reads "h.0.attn.sdpa: attention K has
+// shape …", once, not once per enclosing block.
+func (g *Graph) Block(name string, build func() error) (err error) {
 	if n := len(g.scope); n > 0 {
 		if parent := g.scope[n-1]; name != parent && !strings.HasPrefix(name, parent+".") {
 			name = parent + "." + name
 		}
 	}
 	g.scope = append(g.scope, name)
-	defer func() { g.scope = g.scope[:len(g.scope)-1] }()
 	start := len(g.G.AllNodes())
-	err := build()
-	for _, n := range g.G.AllNodes()[start:] {
-		G.WithGroupName(name)(n)
-	}
-	return errors.Wrap(err, name)
+	defer func() {
+		g.scope = g.scope[:len(g.scope)-1]
+		for _, n := range g.G.AllNodes()[start:] {
+			G.WithGroupName(name)(n)
+		}
+		stopped(recover(), &err)
+		err = inBlock(name, err)
+	}()
+	return build()
 }
 
 // ApplyDropout is x with dropout p in training graphs and x itself in
@@ -193,10 +204,6 @@ func checkDropout(p float64) error {
 	return nil
 }
 
-func shapeErr(what string, got, want any) error {
-	return errors.Errorf("%s has shape %v, want %v", what, got, want)
-}
-
 // name is a block's group name: its prefix, or its kind at the top level.
 func name(prefix, kind string) string {
 	if prefix == "" {
@@ -204,5 +211,3 @@ func name(prefix, kind string) string {
 	}
 	return prefix
 }
-
-func itoa(i int) string { return fmt.Sprint(i) }

@@ -72,27 +72,6 @@ func TestConstructorsValidate(t *testing.T) {
 	assert.ErrorContains(t, err, "token id 9 at position 1")
 }
 
-func TestWrongShapesNameBothShapes(t *testing.T) {
-	s := newTestStore(t)
-	l, err := NewLinear(s, "l", LinearConfig{In: 4, Out: 2})
-	require.NoError(t, err)
-	m, err := NewMultiHeadAttention(s, "m", MultiHeadConfig{DModel: 8, Heads: 2})
-	require.NoError(t, err)
-	g := NewGraph(s, Eval, 0)
-	x, err := g.Input("x", tensor.Shape{2, 3, 5})
-	require.NoError(t, err)
-	_, err = l.Forward(g, x)
-	assert.ErrorContains(t, err, "(2, 3, 5)")
-	assert.ErrorContains(t, err, "[..., 4]")
-	q, err := g.Input("q", tensor.Shape{2, 3, 8})
-	require.NoError(t, err)
-	mask, err := g.Input("mask", tensor.Shape{2, 3, 4})
-	require.NoError(t, err)
-	_, _, err = m.Forward(g, q, q, mask)
-	assert.ErrorContains(t, err, "(2, 3, 4)")
-	assert.ErrorContains(t, err, "(2, 3, 3)")
-}
-
 // TestRunsLeaveInputsAndParamsUnchanged guards against Gorgonia's in-place
 // Reshape: running a graph of every block, forward and backward, many
 // times must not change any input or parameter tensor.

@@ -46,19 +46,11 @@ func NewLayerNorm(s *Store, prefix string, d int, eps float64) (*LayerNorm, erro
 // Forward normalises x [..., d].
 func (l *LayerNorm) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
 	err = g.Block(name(l.Prefix, "layernorm"), func() error {
-		if x.Shape()[x.Dims()-1] != l.D {
-			return shapeErr("LayerNorm input", x.Shape(), "[..., "+itoa(l.D)+"]")
+		if x.Dims() == 0 || x.Shape()[x.Dims()-1] != l.D {
+			return badShape("LayerNorm input", x.Shape(), "...", l.D)
 		}
-		w, err := g.Param(join(l.Prefix, "weight"))
-		if err != nil {
-			return err
-		}
-		b, err := g.Param(join(l.Prefix, "bias"))
-		if err != nil {
-			return err
-		}
-		y, err = ops.LayerNorm(x, w, b, l.Eps)
-		return err
+		y = Must(ops.LayerNorm(x, g.param(l.Prefix, "weight"), g.param(l.Prefix, "bias"), l.Eps))
+		return nil
 	})
 	return y, err
 }

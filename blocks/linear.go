@@ -59,25 +59,20 @@ func NewLinear(s *Store, prefix string, cfg LinearConfig) (*Linear, error) {
 // Forward adds y = x·Wᵀ + b to g, for x [..., in].
 func (l *Linear) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
 	err = g.Block(name(l.Prefix, "linear"), func() error {
-		if d := x.Shape()[x.Dims()-1]; d != l.In {
-			return shapeErr("Linear input", x.Shape(), "[..., "+itoa(l.In)+"]")
+		if x.Dims() == 0 || x.Shape()[x.Dims()-1] != l.In {
+			return badShape("Linear input", x.Shape(), "...", l.In)
 		}
-		w, err := g.Param(join(l.Prefix, "weight"))
-		if err != nil {
-			return err
-		}
+		w := g.param(l.Prefix, "weight")
 		var b *G.Node
 		if l.Bias {
-			if b, err = g.Param(join(l.Prefix, "bias")); err != nil {
-				return err
-			}
+			b = g.param(l.Prefix, "bias")
 		}
 		if l.InOut {
-			y, err = ops.Conv1D(x, w, b)
+			y = Must(ops.Conv1D(x, w, b))
 		} else {
-			y, err = ops.Linear(x, w, b)
+			y = Must(ops.Linear(x, w, b))
 		}
-		return err
+		return nil
 	})
 	return y, err
 }

@@ -55,95 +55,56 @@ func newLSTMCell(s *Store, prefix, suffix string, input, hidden int) (*LSTMCell,
 
 func (c *LSTMCell) param(n string) string { return join(c.Prefix, n+c.suffix) }
 
-func (c *LSTMCell) params(g *Graph) (wih, whh, bih, bhh *G.Node, err error) {
-	ns := make([]*G.Node, 4)
-	for i, n := range []string{"weight_ih", "weight_hh", "bias_ih", "bias_hh"} {
-		if ns[i], err = g.Param(c.param(n)); err != nil {
-			return
-		}
-	}
-	return ns[0], ns[1], ns[2], ns[3], nil
+func (c *LSTMCell) params(g *Graph) (wih, whh, bih, bhh *G.Node) {
+	p := func(n string) *G.Node { return Must(g.Param(c.param(n))) }
+	return p("weight_ih"), p("weight_hh"), p("bias_ih"), p("bias_hh")
 }
 
 // Forward is one step: x [B, I], h and c [B, H] → (h_t, c_t).
 func (c *LSTMCell) Forward(g *Graph, x, h, cell *G.Node) (hOut, cOut *G.Node, err error) {
 	err = g.Block(name(c.Prefix, "lstm_cell"), func() error {
 		if x.Dims() != 2 || x.Shape()[1] != c.Input {
-			return shapeErr("LSTMCell input", x.Shape(), fmt.Sprintf("[B, %d]", c.Input))
+			return badShape("LSTMCell input", x.Shape(), "B", c.Input)
 		}
-		wih, whh, bih, bhh, err := c.params(g)
-		if err != nil {
+		if err := c.checkState("LSTMCell", h, cell, x.Shape()[0]); err != nil {
 			return err
 		}
-		gx, err := ops.Linear(x, wih, bih)
-		if err != nil {
-			return err
-		}
-		hOut, cOut, err = c.step(gx, h, cell, whh, bhh)
-		return err
+		wih, whh, bih, bhh := c.params(g)
+		hOut, cOut = c.step(Must(ops.Linear(x, wih, bih)), h, cell, whh, bhh)
+		return nil
 	})
 	return hOut, cOut, err
 }
 
-// step applies the recurrence given the input half of the gates,
-// gx = W_ih x_t + b_ih [B, 4H].
-func (c *LSTMCell) step(gx, h, cell, whh, bhh *G.Node) (*G.Node, *G.Node, error) {
-	H := c.Hidden
-	if h.Dims() != 2 || h.Shape()[1] != H || cell.Dims() != 2 || cell.Shape()[1] != H {
-		return nil, nil, errors.Errorf("LSTM state has shapes %v and %v, want [B, %d]", h.Shape(), cell.Shape(), H)
-	}
-	gh, err := ops.Linear(h, whh, bhh)
-	if err != nil {
-		return nil, nil, err
-	}
-	gates, err := G.Add(gx, gh)
-	if err != nil {
-		return nil, nil, err
-	}
-	gate := func(k int, act func(*G.Node) (*G.Node, error)) (*G.Node, error) {
-		s, err := G.Slice(gates, nil, G.S(k*H, (k+1)*H))
-		if err != nil {
-			return nil, err
+// checkState checks that h and c (either may be nil) are [B, H].
+func (c *LSTMCell) checkState(what string, h, cell *G.Node, B int) error {
+	for _, s := range []struct {
+		n    string
+		node *G.Node
+	}{{" h", h}, {" c", cell}} {
+		if s.node != nil && !s.node.Shape().Eq(tensor.Shape{B, c.Hidden}) {
+			return badShape(what+s.n, s.node.Shape(), B, c.Hidden)
 		}
-		return act(s)
 	}
-	i, err := gate(0, G.Sigmoid)
-	if err != nil {
-		return nil, nil, err
+	return nil
+}
+
+// step is the recurrence, given the input half of the gates
+// gx = W_ih x_t + b_ih [B, 4H] (LSTM computes it for every t at once):
+//
+//	[i f g o] = gx + W_hh h_{t−1} + b_hh
+//	c_t = σ(f) ⊙ c_{t−1} + σ(i) ⊙ tanh(g)
+//	h_t = σ(o) ⊙ tanh(c_t)
+func (c *LSTMCell) step(gx, h, cell, whh, bhh *G.Node) (hNew, cNew *G.Node) {
+	H := c.Hidden
+	gates := Must(G.Add(gx, Must(ops.Linear(h, whh, bhh))))
+	gate := func(k int, act func(*G.Node) (*G.Node, error)) *G.Node {
+		return Must(act(Must(ops.Narrow(gates, 1, k*H, (k+1)*H))))
 	}
-	f, err := gate(1, G.Sigmoid)
-	if err != nil {
-		return nil, nil, err
-	}
-	gg, err := gate(2, G.Tanh)
-	if err != nil {
-		return nil, nil, err
-	}
-	o, err := gate(3, G.Sigmoid)
-	if err != nil {
-		return nil, nil, err
-	}
-	fc, err := G.HadamardProd(f, cell)
-	if err != nil {
-		return nil, nil, err
-	}
-	ig, err := G.HadamardProd(i, gg)
-	if err != nil {
-		return nil, nil, err
-	}
-	cNew, err := G.Add(fc, ig)
-	if err != nil {
-		return nil, nil, err
-	}
-	tc, err := G.Tanh(cNew)
-	if err != nil {
-		return nil, nil, err
-	}
-	hNew, err := G.HadamardProd(o, tc)
-	if err != nil {
-		return nil, nil, err
-	}
-	return hNew, cNew, nil
+	i, f, g, o := gate(0, G.Sigmoid), gate(1, G.Sigmoid), gate(2, G.Tanh), gate(3, G.Sigmoid)
+	cNew = Must(G.Add(Must(G.HadamardProd(f, cell)), Must(G.HadamardProd(i, g))))
+	hNew = Must(G.HadamardProd(o, Must(G.Tanh(cNew))))
+	return hNew, cNew
 }
 
 // LSTM is a stack of LSTM layers over a padded batch, as nn.LSTM with
@@ -193,45 +154,53 @@ type LSTMOutput struct {
 // zeros.
 func (l *LSTM) Forward(g *Graph, x, keep *G.Node, h0, c0 []*G.Node) (out LSTMOutput, err error) {
 	err = g.Block(name(l.Prefix, "lstm"), func() error {
-		if x.Dims() != 3 || x.Shape()[2] != l.Layers[0].Input {
-			return shapeErr("LSTM input", x.Shape(), fmt.Sprintf("[B, T, %d]", l.Layers[0].Input))
+		if err := l.check(x, keep, h0, c0); err != nil {
+			return err
 		}
-		B, T, H := x.Shape()[0], x.Shape()[1], l.Hidden()
-		if keep != nil && !keep.Shape().Eq(tensor.Shape{B, T, H}) {
-			return shapeErr("LSTM step mask", keep.Shape(), tensor.Shape{B, T, H})
-		}
-		if (h0 != nil && len(h0) != len(l.Layers)) || (c0 != nil && len(c0) != len(l.Layers)) {
-			return errors.Errorf("LSTM has %d layers, got %d initial h and %d initial c", len(l.Layers), len(h0), len(c0))
-		}
-		out.Layers = len(l.Layers)
 		seq := x
 		for k, cell := range l.Layers {
-			var hInit, cInit *G.Node
-			if h0 != nil {
-				hInit = h0[k]
-			}
-			if c0 != nil {
-				cInit = c0[k]
-			}
 			var h, c *G.Node
-			var err error
-			if seq, h, c, err = l.layer(g, cell, seq, keep, hInit, cInit, B, T); err != nil {
-				return errors.Wrapf(err, "layer %d", k)
-			}
+			seq, h, c = l.layer(g, cell, seq, keep, at(h0, k), at(c0, k))
 			out.H, out.C = append(out.H, h), append(out.C, c)
 		}
-		out.Out = seq
+		out.Out, out.Layers = seq, len(l.Layers)
 		return nil
 	})
 	return out, err
 }
 
-func (l *LSTM) layer(g *Graph, cell *LSTMCell, x, keep, h, c *G.Node, B, T int) (seq, hT, cT *G.Node, err error) {
-	wih, whh, bih, bhh, err := cell.params(g)
-	if err != nil {
-		return nil, nil, nil, err
+func (l *LSTM) check(x, keep *G.Node, h0, c0 []*G.Node) error {
+	if x.Dims() != 3 || x.Shape()[2] != l.Layers[0].Input {
+		return badShape("LSTM input", x.Shape(), "B", "T", l.Layers[0].Input)
 	}
-	H := cell.Hidden
+	B, T, H := x.Shape()[0], x.Shape()[1], l.Hidden()
+	if keep != nil && !keep.Shape().Eq(tensor.Shape{B, T, H}) {
+		return badShape("LSTM step mask", keep.Shape(), B, T, H)
+	}
+	if (h0 != nil && len(h0) != len(l.Layers)) || (c0 != nil && len(c0) != len(l.Layers)) {
+		return errors.Errorf("LSTM has %d layers, got %d initial h and %d initial c", len(l.Layers), len(h0), len(c0))
+	}
+	for k, cell := range l.Layers {
+		if err := cell.checkState(fmt.Sprintf("LSTM layer %d initial", k), at(h0, k), at(c0, k), B); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// at is ns[k], or nil when ns is nil.
+func at(ns []*G.Node, k int) *G.Node {
+	if ns == nil {
+		return nil
+	}
+	return ns[k]
+}
+
+// layer runs one layer over x [B, T, I] from the state h, c (nil for
+// zeros) and returns its outputs [B, T, H] and its final state.
+func (l *LSTM) layer(g *Graph, cell *LSTMCell, x, keep, h, c *G.Node) (seq, hT, cT *G.Node) {
+	B, T, H := x.Shape()[0], x.Shape()[1], cell.Hidden
+	wih, whh, bih, bhh := cell.params(g)
 	zeros := func(which string) *G.Node {
 		z := tensor.New(tensor.Of(g.Store.Dtype()), tensor.WithShape(B, H))
 		return G.NewTensor(g.G, z.Dtype(), 2, G.WithShape(B, H), G.WithValue(z),
@@ -243,60 +212,27 @@ func (l *LSTM) layer(g *Graph, cell *LSTMCell, x, keep, h, c *G.Node, B, T int) 
 	if c == nil {
 		c = zeros("c")
 	}
-	// W_ih x_t + b_ih for every t in one matrix product.
-	gxAll, err := ops.Linear(x, wih, bih)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	gxAll := Must(ops.Linear(x, wih, bih)) // W_ih x_t + b_ih for every t in one product
 	outs := make(G.Nodes, T)
-	for t := 0; t < T; t++ {
-		gx, err := G.Slice(gxAll, nil, G.S(t))
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		hNew, cNew, err := cell.step(gx, h, c, whh, bhh)
-		if err != nil {
-			return nil, nil, nil, err
-		}
+	for t := range T {
+		hNew, cNew := cell.step(Must(ops.Select(gxAll, 1, t)), h, c, whh, bhh)
 		ht := hNew
 		if keep != nil {
-			m, err := G.Slice(keep, nil, G.S(t))
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			if h, err = carry(h, hNew, m); err != nil {
-				return nil, nil, nil, err
-			}
-			if c, err = carry(c, cNew, m); err != nil {
-				return nil, nil, nil, err
-			}
-			if ht, err = G.HadamardProd(m, hNew); err != nil {
-				return nil, nil, nil, err
-			}
+			m := Must(ops.Select(keep, 1, t))
+			h, c, ht = carry(h, hNew, m), carry(c, cNew, m), Must(G.HadamardProd(m, hNew))
 		} else {
 			h, c = hNew, cNew
 		}
-		if outs[t], err = G.Reshape(ht, tensor.Shape{B, 1, H}); err != nil {
-			return nil, nil, nil, err
-		}
+		outs[t] = Must(G.Reshape(ht, tensor.Shape{B, 1, H}))
 	}
 	if T == 1 {
-		seq = outs[0]
-	} else if seq, err = G.Concat(1, outs...); err != nil {
-		return nil, nil, nil, err
+		return outs[0], h, c
 	}
-	return seq, h, c, nil
+	return Must(G.Concat(1, outs...)), h, c
 }
 
 // carry is old + m ⊙ (new − old): the new state where m is 1, the old one
 // where m is 0 (a padded step).
-func carry(old, nw, m *G.Node) (*G.Node, error) {
-	d, err := G.Sub(nw, old)
-	if err != nil {
-		return nil, err
-	}
-	if d, err = G.HadamardProd(m, d); err != nil {
-		return nil, err
-	}
-	return G.Add(old, d)
+func carry(old, nw, m *G.Node) *G.Node {
+	return Must(G.Add(old, Must(G.HadamardProd(m, Must(G.Sub(nw, old))))))
 }

@@ -91,37 +91,18 @@ func newBlock(s *blocks.Store, prefix string, cfg Config, act blocks.Activation,
 	return b, nil
 }
 
-// Forward applies the block to x [B, T, d]. past, when not nil, holds the
-// cached keys and values of earlier positions (see Attention.Forward).
+// Forward applies the block to x [B, T, d] (the equations above). past,
+// when not nil, holds the cached keys and values of earlier positions (see
+// Attention.Forward).
 func (b *Block) Forward(g *blocks.Graph, x, mask *G.Node, past *KV) (h *G.Node, kv KV, err error) {
 	err = g.Block(b.Prefix, func() error {
-		a, akv, err := b.Attn.Forward(g, x, mask, past)
-		if err != nil {
-			return err
-		}
-		kv = akv
-		if a, err = g.ApplyDropout(a, b.resid); err != nil {
-			return err
-		}
-		n, err := G.Add(x, a)
-		if err != nil {
-			return err
-		}
-		if n, err = b.LN1.Forward(g, n); err != nil {
-			return err
-		}
-		m, err := b.MLP.Forward(g, n)
-		if err != nil {
-			return err
-		}
-		if m, err = g.ApplyDropout(m, b.resid); err != nil {
-			return err
-		}
-		if h, err = G.Add(n, m); err != nil {
-			return err
-		}
-		h, err = b.LN2.Forward(g, h)
-		return err
+		var a *G.Node
+		a, kv = blocks.Must2(b.Attn.Forward(g, x, mask, past))
+		a = blocks.Must(g.ApplyDropout(a, b.resid))
+		n := blocks.Must(b.LN1.Forward(g, blocks.Must(G.Add(x, a))))
+		m := blocks.Must(g.ApplyDropout(blocks.Must(b.MLP.Forward(g, n)), b.resid))
+		h = blocks.Must(b.LN2.Forward(g, blocks.Must(G.Add(n, m))))
+		return nil
 	})
 	return h, kv, err
 }
@@ -151,55 +132,30 @@ func newAttention(s *blocks.Store, prefix string, cfg Config, w blocks.Init) (*A
 // KV is one layer's keys and values, [B, h, T, d_k] each.
 type KV struct{ K, V *G.Node }
 
-// Forward is masked self-attention over x [B, T, d] with mask [B, T, T_k].
+// Forward is masked self-attention over x [B, T, d] with mask [B, T, T_k]:
+//
+//	[Q K V] = x·[W^Q W^K W^V] + b         (one product, c_attn)
+//	K, V = [K_past; K], [V_past; V]       (with a cache)
+//	out = Concat(head_1, …, head_h)·W^O + b^O,  head_i = Attention(Q_i, K_i, V_i)
+//
 // Without past, T_k = T. With past (a key/value cache of P earlier
 // positions, [B, h, P, d_k]), the new keys and values are appended, so
 // T_k = P + T. It returns the output [B, T, d] and this call's own keys and
 // values (for the cache).
 func (a *Attention) Forward(g *blocks.Graph, x, mask *G.Node, past *KV) (out *G.Node, kv KV, err error) {
 	err = g.Block(a.Prefix, func() error {
-		w, err := g.Param(a.Prefix + ".c_attn.weight")
-		if err != nil {
-			return err
-		}
-		b, err := g.Param(a.Prefix + ".c_attn.bias")
-		if err != nil {
-			return err
-		}
-		// One product for W^Q, W^K, W^V side by side, then each read out by head.
-		qkv, err := ops.Conv1D(x, w, b)
-		if err != nil {
-			return err
-		}
-		q, err := ops.SplitHeads(qkv, 0, 3, a.Heads)
-		if err != nil {
-			return err
-		}
-		if kv.K, err = ops.SplitHeads(qkv, 1, 3, a.Heads); err != nil {
-			return err
-		}
-		if kv.V, err = ops.SplitHeads(qkv, 2, 3, a.Heads); err != nil {
-			return err
-		}
-		k, v := kv.K, kv.V
+		w := blocks.Must(g.Param(a.Prefix + ".c_attn.weight"))
+		b := blocks.Must(g.Param(a.Prefix + ".c_attn.bias"))
+		qkv := blocks.Must(ops.Conv1D(x, w, b))
+		head := func(part int) *G.Node { return blocks.Must(ops.SplitHeads(qkv, part, 3, a.Heads)) }
+		q, k, v := head(0), head(1), head(2)
+		kv = KV{K: k, V: v}
 		if past != nil {
-			if k, err = ops.AppendSteps(past.K, kv.K); err != nil {
-				return err
-			}
-			if v, err = ops.AppendSteps(past.V, kv.V); err != nil {
-				return err
-			}
+			k, v = blocks.Must(ops.AppendSteps(past.K, k)), blocks.Must(ops.AppendSteps(past.V, v))
 		}
-		ctx, _, err := blocks.ScaledDotProductAttention(g, q, k, v, mask, a.dropout)
-		if err != nil {
-			return err
-		}
-		merged, err := ops.MergeHeads(ctx)
-		if err != nil {
-			return err
-		}
-		out, err = a.CProj.Forward(g, merged)
-		return err
+		ctx, _ := blocks.Must2(blocks.ScaledDotProductAttention(g, q, k, v, mask, a.dropout))
+		out = blocks.Must(a.CProj.Forward(g, blocks.Must(ops.MergeHeads(ctx))))
+		return nil
 	})
 	return out, kv, err
 }
@@ -216,30 +172,22 @@ func (m *Model) Hidden(g *blocks.Graph, ids, pos, mask *G.Node, batch, steps int
 	if cache != nil && len(cache) != len(m.layers) {
 		return nil, nil, errors.Errorf("gpt: cache has %d layers, model has %d", len(cache), len(m.layers))
 	}
-	u, err := m.tokens.Forward(g, ids, batch, steps)
+	err = blocks.Build(func() error {
+		u := blocks.Must(m.tokens.Forward(g, ids, batch, steps))
+		p := blocks.Must(m.positions.Forward(g, pos, batch, steps))
+		h = blocks.Must(g.ApplyDropout(blocks.Must(G.Add(u, p)), m.Config.EmbdPdrop))
+		kvs = make([]KV, len(m.layers))
+		for i, b := range m.layers {
+			var past *KV
+			if cache != nil {
+				past = &cache[i]
+			}
+			h, kvs[i] = blocks.Must2(b.Forward(g, h, mask, past))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
-	}
-	p, err := m.positions.Forward(g, pos, batch, steps)
-	if err != nil {
-		return nil, nil, err
-	}
-	if h, err = G.Add(u, p); err != nil {
-		return nil, nil, err
-	}
-	if h, err = g.ApplyDropout(h, m.Config.EmbdPdrop); err != nil {
-		return nil, nil, err
-	}
-	for i, b := range m.layers {
-		var past *KV
-		if cache != nil {
-			past = &cache[i]
-		}
-		var kv KV
-		if h, kv, err = b.Forward(g, h, mask, past); err != nil {
-			return nil, nil, errors.Wrapf(err, "layer %d", i)
-		}
-		kvs = append(kvs, kv)
 	}
 	return h, kvs, nil
 }
@@ -247,12 +195,8 @@ func (m *Model) Hidden(g *blocks.Graph, ids, pos, mask *G.Node, batch, steps int
 // Logits is h·W_eᵀ, the output layer tied to the token embedding: [.., V].
 func (m *Model) Logits(g *blocks.Graph, h *G.Node) (y *G.Node, err error) {
 	err = g.Block("lm_head", func() error {
-		we, err := g.Param("tokens_embed.weight")
-		if err != nil {
-			return err
-		}
-		y, err = ops.Linear(h, we, nil)
-		return err
+		y = blocks.Must(ops.Linear(h, blocks.Must(g.Param("tokens_embed.weight")), nil))
+		return nil
 	})
 	return y, err
 }
