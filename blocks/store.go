@@ -44,6 +44,11 @@ func (s *Store) Dtype() tensor.Dtype { return s.dtype }
 // Seed is the seed the store draws initial values from.
 func (s *Store) Seed() uint64 { return s.seed }
 
+// MaxElements bounds one parameter's element count: 2⁴⁰ (4 TiB of
+// float32), beyond any machine's memory, and far below where a shape's
+// product could overflow an int or a byte count.
+const MaxElements = 1 << 40
+
 // Add creates the parameter name with the given shape, filled by init.
 // Adding a name twice is an error: two blocks would silently share weights.
 func (s *Store) Add(name string, shape tensor.Shape, init Init) (*tensor.Dense, error) {
@@ -56,10 +61,16 @@ func (s *Store) Add(name string, shape tensor.Shape, init Init) (*tensor.Dense, 
 	if len(shape) == 0 {
 		return nil, errors.Errorf("blocks: parameter %q has an empty shape", name)
 	}
+	n := 1
 	for _, d := range shape {
 		if d <= 0 {
 			return nil, errors.Errorf("blocks: parameter %q has shape %v with a non-positive size", name, shape)
 		}
+		// Checked before multiplying, so the product cannot wrap around.
+		if d > MaxElements/n {
+			return nil, errors.Errorf("blocks: parameter %q has shape %v, more than %d elements", name, shape, MaxElements)
+		}
+		n *= d
 	}
 	vals := init(s.rng(name), shape.Clone())
 	if len(vals) != shape.TotalSize() {
@@ -120,6 +131,79 @@ func (s *Store) Set(name string, vals []float64) error {
 	}
 	fill(t, vals)
 	return nil
+}
+
+// SetTensor copies src into parameter name in the store's own element
+// type: a float32 source into a float32 store element for element, float64
+// into float32 rounding to nearest, float32 into float64 exactly. src must
+// have the parameter's shape.
+func (s *Store) SetTensor(name string, src *tensor.Dense) error {
+	t, ok := s.tensor[name]
+	if !ok {
+		return errors.Errorf("blocks: no parameter %q", name)
+	}
+	if !src.Shape().Eq(t.Shape()) {
+		return errors.Errorf("blocks: parameter %q has shape %v, the tensor %v", name, t.Shape(), src.Shape())
+	}
+	if src.IsMaterializable() { // a view or a lazy transpose
+		src = src.Materialize().(*tensor.Dense)
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		switch v := src.Data().(type) {
+		case []float32:
+			copy(d, v)
+			return nil
+		case []float64:
+			for i, x := range v {
+				d[i] = float32(x)
+			}
+			return nil
+		}
+	case []float64:
+		switch v := src.Data().(type) {
+		case []float32:
+			for i, x := range v {
+				d[i] = float64(x)
+			}
+			return nil
+		case []float64:
+			copy(d, v)
+			return nil
+		}
+	}
+	return errors.Errorf("blocks: parameter %q is %v, the tensor %v (want float32 or float64)", name, t.Dtype(), src.Dtype())
+}
+
+// Float64s returns a copy of t's elements as float64, for float32, float64,
+// int and int64 tensors.
+func Float64s(t *tensor.Dense) ([]float64, error) {
+	if t.IsMaterializable() { // a view or a lazy transpose
+		t = t.Materialize().(*tensor.Dense)
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		return widen(d), nil
+	case []float64:
+		return append([]float64(nil), d...), nil
+	case []int64:
+		return widen(d), nil
+	case []int:
+		return widen(d), nil
+	case float32:
+		return []float64{float64(d)}, nil
+	case float64:
+		return []float64{d}, nil
+	}
+	return nil, errors.Errorf("blocks: cannot read a %v tensor as float64", t.Dtype())
+}
+
+func widen[T float32 | int64 | int](d []T) []float64 {
+	out := make([]float64, len(d))
+	for i, x := range d {
+		out[i] = float64(x)
+	}
+	return out
 }
 
 // fill copies float64 values into a float32 or float64 tensor.

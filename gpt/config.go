@@ -18,7 +18,19 @@
 package gpt
 
 import (
+	"encoding/json"
+	"math/bits"
+
 	"github.com/pkg/errors"
+
+	"github.com/seq2gpt/seq2gpt/blocks"
+)
+
+// What HuggingFace's AutoConfig and pipelines read from config.json to pick
+// the classes: AutoConfig requires model_type.
+const (
+	ModelType    = "openai-gpt"
+	Architecture = "OpenAIGPTLMHeadModel"
 )
 
 // Config is GPT's configuration, with the keys of HuggingFace's
@@ -73,6 +85,11 @@ func (c Config) Validate() error {
 	if c.InitializerRange <= 0 {
 		errs = append(errs, errors.Errorf("initializer_range must be positive, got %v", c.InitializerRange).Error())
 	}
+	if len(errs) == 0 {
+		if _, err := c.NumParams(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	if len(errs) > 0 {
 		msg := "gpt: invalid config"
 		for _, e := range errs {
@@ -81,6 +98,54 @@ func (c Config) Validate() error {
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// NumParams is the number of weights of the model,
+//
+//	(vocab_size + n_positions)·d + n_layer·(12d² + 13d),   d = n_embd
+//
+// (each layer: W^Q, W^K, W^V and W^O with biases, 4d² + 4d; the FFN d → 4d →
+// d with biases, 8d² + 5d; two LayerNorms, 4d). It is an error when the
+// count passes blocks.MaxElements (or would overflow).
+func (c Config) NumParams() (int, error) {
+	d := uint64(c.NEmbd)
+	if c.VocabSize < 0 || c.NPositions < 0 || c.NEmbd < 0 || c.NLayer < 0 {
+		return 0, errors.Errorf("gpt: negative sizes in %+v", c)
+	}
+	// Every product and sum is checked: a config is user input.
+	var overflow bool
+	mul := func(a, b uint64) uint64 {
+		hi, lo := bits.Mul64(a, b)
+		overflow = overflow || hi != 0
+		return lo
+	}
+	add := func(a, b uint64) uint64 {
+		s, carry := bits.Add64(a, b, 0)
+		overflow = overflow || carry != 0
+		return s
+	}
+	embed := mul(add(uint64(c.VocabSize), uint64(c.NPositions)), d)
+	layer := add(mul(12, mul(d, d)), mul(13, d))
+	n := add(embed, mul(uint64(c.NLayer), layer))
+	if overflow || n > blocks.MaxElements {
+		return 0, errors.Errorf("vocab_size %d, n_positions %d, n_embd %d and n_layer %d make more than %d weights",
+			c.VocabSize, c.NPositions, c.NEmbd, c.NLayer, uint64(blocks.MaxElements))
+	}
+	return int(n), nil
+}
+
+// MarshalJSON writes the configuration as HuggingFace's config.json for
+// openai-gpt: the Config keys, model_type, architectures and n_ctx, so that
+// every config.json written from a Config (Model.Save, the training loop's
+// checkpoints) is one AutoConfig accepts.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // the same fields, without this method
+	return json.Marshal(struct {
+		plain
+		ModelType     string   `json:"model_type"`
+		Architectures []string `json:"architectures"`
+		NCtx          int      `json:"n_ctx"`
+	}{plain(c), ModelType, []string{Architecture}, c.NPositions})
 }
 
 // Paper is the configuration of the paper: 12 layers, 768 wide, 12 heads,

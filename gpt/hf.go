@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +12,9 @@ import (
 	"github.com/pkg/errors"
 	"gorgonia.org/tensor"
 
-	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
+	"github.com/seq2gpt/seq2gpt/safetensors"
 )
 
 // The files of a HuggingFace openai-gpt model directory.
@@ -21,12 +24,11 @@ const (
 )
 
 // hfConfig is config.json as transformers writes it for openai-gpt: the
-// Config keys plus the fields transformers needs to pick the class.
+// Config keys plus the fields transformers needs to pick the class (see
+// Config.MarshalJSON, which writes them).
 type hfConfig struct {
 	Config
-	ModelType     string   `json:"model_type"`
-	Architectures []string `json:"architectures,omitempty"`
-	NCtx          int      `json:"n_ctx,omitempty"`
+	ModelType string `json:"model_type"`
 }
 
 // Save writes the model as a HuggingFace openai-gpt directory: config.json
@@ -36,19 +38,18 @@ func (m *Model) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return errors.Wrap(err, "gpt: save")
 	}
-	cfg, err := json.MarshalIndent(hfConfig{Config: m.Config, ModelType: "openai-gpt",
-		Architectures: []string{"OpenAIGPTLMHeadModel"}, NCtx: m.Config.NPositions}, "", "  ")
+	cfg, err := json.MarshalIndent(m.Config, "", "  ")
 	if err != nil {
 		return errors.Wrap(err, "gpt: save config")
 	}
-	if err := train.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(cfg, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFile), append(cfg, '\n')); err != nil {
 		return errors.Wrap(err, "gpt: save config")
 	}
 	ts := map[string]*tensor.Dense{}
 	for _, n := range m.Store.Names() {
 		ts[n], _ = m.Store.Get(n)
 	}
-	return errors.Wrap(train.WriteSafetensors(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}), "gpt: save weights")
+	return errors.Wrap(safetensors.Write(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}), "gpt: save weights")
 }
 
 // ReadConfig reads and validates dir/config.json.
@@ -62,7 +63,7 @@ func ReadConfig(dir string) (Config, error) {
 	if err := json.Unmarshal(b, &hc); err != nil {
 		return Config{}, errors.Wrapf(err, "gpt: %s", path)
 	}
-	if hc.ModelType != "" && hc.ModelType != "openai-gpt" {
+	if hc.ModelType != "" && hc.ModelType != ModelType {
 		return Config{}, errors.Errorf("gpt: %s: model_type %q is not openai-gpt", path, hc.ModelType)
 	}
 	if err := hc.Config.Validate(); err != nil {
@@ -77,7 +78,9 @@ func ReadConfig(dir string) (Config, error) {
 // "transformer." prefix of OpenAIGPTLMHeadModel; lm_head.weight must equal
 // the tied tokens_embed.weight; the attention's causal-mask buffers
 // (h.{i}.attn.bias) are ignored. Every missing, extra or misshapen tensor
-// is reported at once.
+// is reported at once. The weights' header is read first: a config whose
+// model is larger than the file's weights is refused before anything is
+// allocated.
 func Load(dir string) (*Model, error) { return LoadWith(dir, nil) }
 
 // LoadWith is Load for a directory that holds more than the language
@@ -89,18 +92,25 @@ func LoadWith(dir string, claim func(name string, t *tensor.Dense) bool) (*Model
 	if err != nil {
 		return nil, err
 	}
+	path := filepath.Join(dir, WeightsFile)
+	h, err := safetensors.ReadHeader(path)
+	if err != nil {
+		return nil, errors.Wrap(err, "gpt")
+	}
+	if err := fitsWeights(cfg, h); err != nil {
+		return nil, errors.Wrapf(err, "gpt: %s does not fit %s", filepath.Join(dir, ConfigFile), path)
+	}
 	m, err := New(cfg, 0)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, WeightsFile)
-	ts, _, err := train.ReadSafetensors(path)
+	ts, _, err := safetensors.Read(path)
 	if err != nil {
 		return nil, errors.Wrap(err, "gpt")
 	}
 	var problems []string
 	seen := map[string]bool{}
-	var lmHead *tensor.Dense
+	var lmHead, tokens *tensor.Dense
 	for _, raw := range sortedKeys(ts) {
 		t := ts[raw]
 		name := strings.TrimPrefix(raw, "transformer.")
@@ -108,8 +118,10 @@ func LoadWith(dir string, claim func(name string, t *tensor.Dense) bool) (*Model
 		case name == "lm_head.weight":
 			lmHead = t
 			continue
-		case strings.HasPrefix(name, "h.") && strings.HasSuffix(name, ".attn.bias") && t.Dims() == 4:
+		case isMaskBuffer(name, len(t.Shape())):
 			continue
+		case name == "tokens_embed.weight":
+			tokens = t
 		}
 		p, ok := m.Store.Get(name)
 		if !ok {
@@ -123,7 +135,7 @@ func LoadWith(dir string, claim func(name string, t *tensor.Dense) bool) (*Model
 			problems = append(problems, errors.Errorf("%s has shape %v, the config needs %v", raw, t.Shape(), p.Shape()).Error())
 			continue
 		}
-		if err := m.Store.Set(name, asFloat64s(t)); err != nil {
+		if err := m.Store.SetTensor(name, t); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -132,9 +144,10 @@ func LoadWith(dir string, claim func(name string, t *tensor.Dense) bool) (*Model
 			problems = append(problems, "missing tensor "+n)
 		}
 	}
-	if lmHead != nil && len(problems) == 0 {
-		we, _ := m.Store.Get("tokens_embed.weight")
-		if !lmHead.Shape().Eq(we.Shape()) || !slices.Equal(asFloat64s(lmHead), asFloat64s(we)) {
+	if lmHead != nil && tokens != nil && len(problems) == 0 {
+		a, aerr := blocks.Float64s(lmHead)
+		b, berr := blocks.Float64s(tokens)
+		if aerr != nil || berr != nil || !lmHead.Shape().Eq(tokens.Shape()) || !slices.Equal(a, b) {
 			problems = append(problems, "lm_head.weight differs from tokens_embed.weight: GPT ties them")
 		}
 	}
@@ -144,6 +157,61 @@ func LoadWith(dir string, claim func(name string, t *tensor.Dense) bool) (*Model
 	return m, nil
 }
 
+// isMaskBuffer tells HF's causal-mask buffers h.{i}.attn.bias [1, 1, n, n]
+// from the attention's weights.
+func isMaskBuffer(name string, dims int) bool {
+	return strings.HasPrefix(name, "h.") && strings.HasSuffix(name, ".attn.bias") && dims == 4
+}
+
+// fitsWeights checks, from the header alone, that the model cfg describes
+// is no larger than the file's weights, so that building it allocates no
+// more than the file justifies. (A config of the same size or smaller is
+// built and compared tensor by tensor, every mismatch named.)
+func fitsWeights(cfg Config, h safetensors.Header) error {
+	want, err := cfg.NumParams()
+	if err != nil {
+		return err
+	}
+	var have int64
+	layers := 0
+	for _, raw := range h.Names() {
+		info := h.Tensors[raw]
+		name := strings.TrimPrefix(raw, "transformer.")
+		if name == "lm_head.weight" || isMaskBuffer(name, len(info.Shape)) {
+			continue
+		}
+		n := int64(1)
+		for _, d := range info.Shape {
+			n *= int64(d) // bounded by the file's size (safetensors checks)
+		}
+		have += n
+		var i int
+		if _, err := fmt.Sscanf(name, "h.%d.", &i); err == nil && i+1 > layers {
+			layers = i + 1
+		}
+	}
+	if int64(want) <= have {
+		return nil
+	}
+	msg := fmt.Sprintf("the config's model has %d weights, the file %d", want, have)
+	for _, e := range []struct {
+		name string
+		want []int
+	}{{"tokens_embed.weight", []int{cfg.VocabSize, cfg.NEmbd}}, {"positions_embed.weight", []int{cfg.NPositions, cfg.NEmbd}}} {
+		info, ok := h.Tensors[e.name]
+		if !ok {
+			info, ok = h.Tensors["transformer."+e.name]
+		}
+		if ok && !slices.Equal(info.Shape, e.want) {
+			msg += fmt.Sprintf("; %s has shape %v, the config needs %v", e.name, info.Shape, e.want)
+		}
+	}
+	if layers != cfg.NLayer {
+		msg += fmt.Sprintf("; the file has %d layers, the config %d", layers, cfg.NLayer)
+	}
+	return errors.New(msg)
+}
+
 func sortedKeys(m map[string]*tensor.Dense) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
@@ -151,24 +219,4 @@ func sortedKeys(m map[string]*tensor.Dense) []string {
 	}
 	sort.Strings(ks)
 	return ks
-}
-
-func asFloat64s(t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	case []float64:
-		return d
-	case []int64:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	}
-	return nil
 }

@@ -12,7 +12,8 @@ import (
 
 	"github.com/seq2gpt/seq2gpt/blocks"
 	"github.com/seq2gpt/seq2gpt/gpt"
-	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
+	"github.com/seq2gpt/seq2gpt/safetensors"
 )
 
 // The files of a fine-tuned model directory: HuggingFace's config.json
@@ -63,11 +64,15 @@ type GPTTokens struct {
 	Pad     int `json:"pad"`
 }
 
+// gptConfig is gpt.Config's fields without its MarshalJSON, which writes
+// the language model's architecture.
+type gptConfig gpt.Config
+
 // hfHeadConfig is config.json of an OpenAIGPT head model as transformers
 // writes it: OpenAIGPTConfig (with its sequence-summary fields) and
 // PretrainedConfig's label maps, problem type and padding id.
 type hfHeadConfig struct {
-	gpt.Config
+	gptConfig
 	ModelType           string            `json:"model_type"`
 	Architectures       []string          `json:"architectures"`
 	NCtx                int               `json:"n_ctx"`
@@ -112,7 +117,7 @@ func (b *GPT) Save(dir string, m *Model) error {
 	if len(labels) == 0 {
 		labels = []string{"LABEL_0"}
 	}
-	hc := hfHeadConfig{Config: b.Model.Config, ModelType: "openai-gpt", Architectures: []string{arch},
+	hc := hfHeadConfig{gptConfig: gptConfig(b.Model.Config), ModelType: gpt.ModelType, Architectures: []string{arch},
 		NCtx: b.Model.Config.NPositions, ID2Label: map[string]string{}, Label2ID: map[string]int{},
 		PadTokenID: &b.Pad, SummaryType: "cls_index", SummaryUseProj: true, SummaryProjToLabels: true,
 		SummaryFirstDropout: m.Config.HeadDropout, TieWordEmbeddings: true}
@@ -144,7 +149,7 @@ func (b *GPT) Save(dir string, m *Model) error {
 	if arch == DoubleHeads {
 		ts["lm_head.weight"] = ts["transformer.tokens_embed.weight"]
 	}
-	if err := train.WriteSafetensors(filepath.Join(dir, gpt.WeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.Write(filepath.Join(dir, gpt.WeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
 		return errors.Wrap(err, "tasks: save weights")
 	}
 	tf := taskFile{Task: m.Task.Name, Kind: m.Task.Kind.String(), Labels: m.Task.Labels, GLUE: m.Task.GLUE,
@@ -158,7 +163,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return errors.Wrapf(err, "tasks: encoding %s", path)
 	}
-	return errors.Wrap(train.WriteFileAtomic(path, append(buf, '\n')), "tasks")
+	return errors.Wrap(atomicfile.WriteFile(path, append(buf, '\n')), "tasks")
 }
 
 // LoadGPT reads a fine-tuned GPT directory: one Save wrote, or one

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
-	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/safetensors"
 )
 
 // hfReference is a fixture's reference.json, written by
@@ -147,9 +147,9 @@ func TestHFRoundTrip(t *testing.T) {
 			}
 			require.NoError(t, m.Save(out))
 
-			want, _, err := train.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
+			want, _, err := safetensors.Read(filepath.Join(dir, "model.safetensors"))
 			require.NoError(t, err)
-			got, _, err := train.ReadSafetensors(filepath.Join(out, "model.safetensors"))
+			got, _, err := safetensors.Read(filepath.Join(out, "model.safetensors"))
 			require.NoError(t, err)
 			assert.Equal(t, sortedNames(want), sortedNames(got), "tensor names")
 			for name, w := range want {

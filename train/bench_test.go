@@ -71,7 +71,7 @@ func BenchmarkSave(b *testing.B) {
 	b.SetBytes(int64(3 * 4 * m.store.NumElements()))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := tr.Save(dir, nil, nil); err != nil {
+		if err := tr.Save(dir, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"
+
+	"github.com/seq2gpt/seq2gpt/safetensors"
 )
 
 func resumeTrainer(t *testing.T, seed uint64) (*tinyLM, *Trainer) {
@@ -42,7 +44,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cfg := tinyConfig{Vocab: 16, Dim: 8, Dropout: 0.2}
-	require.NoError(t, trB.Save(dir, cfg, json.RawMessage(`{"next_batch":4}`)))
+	require.NoError(t, trB.Save(dir, &SaveOptions{Config: cfg, DataPosition: json.RawMessage(`{"next_batch":4}`)}))
 	require.NoError(t, trB.Close())
 
 	mC, trC := resumeTrainer(t, 999) // other initial weights: Load must replace them
@@ -69,11 +71,11 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		assert.Equal(t, a.Data(), c.Data(), "%s differs after resume", name)
 	}
 	_ = mB
-	for _, f := range []string{ModelFile, ConfigFile, OptimizerFile, TrainerFile} {
+	for _, f := range []string{ModelFile, ConfigFile, OptimizerFile, TrainerFile, ManifestFile} {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
 	// The weights file is a plain state dict.
-	w, md, err := ReadSafetensors(filepath.Join(dir, ModelFile))
+	w, md, err := safetensors.Read(filepath.Join(dir, ModelFile))
 	require.NoError(t, err)
 	assert.Equal(t, "pt", md["format"])
 	assert.ElementsMatch(t, mB.store.Names(), sortedKeys(w))
@@ -89,7 +91,7 @@ func TestResumeNeedsDropoutState(t *testing.T) {
 	_, err := tr1.Step(lmBatch(tensor.Float32, 16, 2, 6, 0, nil))
 	require.NoError(t, err)
 	dir := t.TempDir()
-	require.NoError(t, tr1.Save(dir, nil, nil))
+	require.NoError(t, tr1.Save(dir, nil))
 	_, err = tr2.Load(dir)
 	require.NoError(t, err)
 	tr2.dropout = 0
@@ -108,7 +110,7 @@ func TestLoadRejectsMismatches(t *testing.T) {
 	_, err := tr.Step(lmBatch(tensor.Float32, 16, 2, 6, 0, nil))
 	require.NoError(t, err)
 	dir := t.TempDir()
-	require.NoError(t, tr.Save(dir, nil, nil))
+	require.NoError(t, tr.Save(dir, nil))
 
 	sgd, err := NewSGD(SGDConfig{Momentum: 0.9})
 	require.NoError(t, err)
@@ -124,12 +126,12 @@ func TestLoadRejectsMismatches(t *testing.T) {
 	assert.ErrorContains(t, err, "dropout seed is 42, this trainer's is 7")
 
 	wider := newTinyLM(t, tensor.Float32, 1, tinyConfig{Vocab: 16, Dim: 12})
-	err = LoadWeights(filepath.Join(dir, ModelFile), wider.store)
+	_, err = LoadWeights(filepath.Join(dir, ModelFile), wider.store, nil)
 	assert.ErrorContains(t, err, `"lm_head.weight" has shape (16, 8), the model's is (16, 12)`)
 
 	_, err = other.Load(t.TempDir())
-	assert.ErrorContains(t, err, "trainer.json")
-	assert.ErrorContains(t, tr.Save(dir, nil, json.RawMessage("{bad")), "not valid JSON")
+	assert.ErrorContains(t, err, "is not a complete checkpoint: it has no manifest.json")
+	assert.ErrorContains(t, tr.Save(dir, &SaveOptions{DataPosition: json.RawMessage("{bad")}), "not valid JSON")
 	require.NoError(t, os.Remove(filepath.Join(dir, OptimizerFile)))
 	_, err = tr.Load(dir)
 	assert.ErrorContains(t, err, OptimizerFile)

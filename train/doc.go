@@ -6,11 +6,15 @@
 // built for: window or target, source, choices, cache) and reuses it every
 // step from a bounded least-recently-used Cache, gradient accumulation over
 // micro-batches, a typed error for a refused non-finite step
-// (NonFiniteError), checkpoints in the safetensors
-// format with enough trainer state for a bit-identical resume, losses
-// (MSELoss here; cross-entropy is ops.CrossEntropy), a training loop (Run,
-// Resume) with evaluation, best and last checkpoints, early stopping and
-// hooks, and Graphviz pictures of a model's graph with one box per block.
+// (NonFiniteError), checkpoints (safetensors weights and optimizer state,
+// sealed by a manifest, swapped into place whole) with enough trainer state
+// for a bit-identical resume, weight loading with every mismatch named,
+// losses (MSELoss here; cross-entropy is ops.CrossEntropy), and a training
+// loop (Run, Resume) with evaluation, best and last checkpoints, early
+// stopping and hooks.
+//
+// The file format is package safetensors'; pictures of a model's graph are
+// package viz's.
 //
 // Program is the one way to run a compiled graph: the Trainer's steps and
 // evaluations run programs, and so do a model's decoders (gpt.Decoder), all

@@ -340,7 +340,7 @@ func (t *Trainer) Evaluate(b Batch) (EvalResult, error) {
 }
 
 // Graph returns the graph of key's program, building it if needed (for
-// pictures: see Dot).
+// pictures: see package viz).
 func (t *Trainer) Graph(key Key) (*blocks.Graph, error) {
 	p, err := t.program(key)
 	if err != nil {

@@ -124,7 +124,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	if err := tr.Save(dir, map[string]int{"vocab": vocab}, json.RawMessage(`{"next": 100}`)); err != nil {
+	if err := tr.Save(dir, &train.SaveOptions{Config: map[string]int{"vocab": vocab}, DataPosition: json.RawMessage(`{"next": 100}`)}); err != nil {
 		log.Fatal(err)
 	}
 	names, _ := filepath.Glob(filepath.Join(dir, "*"))
@@ -136,6 +136,7 @@ func Example() {
 	// loss fell below a tenth: true
 	// programs built: 2, runs: 200
 	// config.json
+	// manifest.json
 	// model.safetensors
 	// optimizer.safetensors
 	// trainer.json
@@ -236,6 +237,6 @@ func ExampleRun() {
 	// eval at step 60: best true
 	// resumed at step 30: steps after 30 more steps
 	// best step 60, validation loss below 0.1: true
-	// best 4 files
-	// last 4 files
+	// best 5 files
+	// last 5 files
 }

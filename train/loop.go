@@ -8,9 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pkg/errors"
+
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 )
 
 // Data feeds the loop: the micro-batches of each step, and a position for
@@ -58,7 +61,7 @@ type LoopConfig struct {
 	// CheckpointEvery saves "<dir>/last" every N steps; with 0 it is saved
 	// only at evaluations and when Run returns.
 	CheckpointEvery int
-	// Config is saved as config.json beside each checkpoint (nil: none).
+	// Config is saved as config.json in each checkpoint (nil: none).
 	Config any
 }
 
@@ -99,9 +102,19 @@ type EvalInfo struct {
 type Hooks struct {
 	OnStep func(StepInfo)
 	OnEval func(EvalInfo)
-	// OnCheckpoint is called after a checkpoint is complete in dir
-	// ("<CheckpointDir>/best" or "<CheckpointDir>/last") at step.
+	// BeforeCheckpoint writes the caller's own files (a tokenizer, say)
+	// into dir, a checkpoint being assembled that is not yet in place, at
+	// each save (SaveOptions.Files). They become part of the checkpoint,
+	// listed in its manifest; an error fails the save and Run, and the
+	// previous checkpoint stays.
+	BeforeCheckpoint func(dir string) error
+	// OnCheckpoint is called after a checkpoint is complete and in place in
+	// dir ("<CheckpointDir>/best" or "<CheckpointDir>/last") at step.
 	OnCheckpoint func(dir string, step int)
+
+	// crash is called at each step of a checkpoint save (the crash tests
+	// kill the process there); nil outside tests.
+	crash crashPoint
 }
 
 // Reasons Run stops, in Summary.Stopped.
@@ -187,6 +200,14 @@ func Run(ctx context.Context, t *Trainer, data Data, eval Evaluator, cfg LoopCon
 			ls.Metric, ls.HigherIsBetter, cfg.Metric, cfg.HigherIsBetter)
 	}
 	ls.Metric, ls.HigherIsBetter = cfg.Metric, cfg.HigherIsBetter
+	if cfg.CheckpointDir != "" {
+		// A crash mid-swap may have left only ".<name>.old": put it back.
+		for _, name := range []string{BestCheckpoint, LastCheckpoint} {
+			if err := recoverCheckpoint(cfg.CheckpointDir, name); err != nil {
+				return sum, err
+			}
+		}
+	}
 	r := runner{t: t, data: data, eval: eval, cfg: cfg, hooks: hooks, sum: &sum, start: time.Now(), lastSaved: -1}
 
 	stopped := ""
@@ -348,7 +369,8 @@ func (r *runner) save(name string) error {
 	if err != nil {
 		return errors.Wrapf(err, "train: data position at step %d", r.t.StepCount())
 	}
-	dir, err := r.t.saveCheckpoint(r.cfg.CheckpointDir, name, r.cfg.Config, pos)
+	dir, err := r.t.saveCheckpoint(r.cfg.CheckpointDir, name,
+		&SaveOptions{Config: r.cfg.Config, DataPosition: pos, Files: r.hooks.BeforeCheckpoint}, r.hooks.crash)
 	if err != nil {
 		return err
 	}
@@ -368,54 +390,76 @@ const (
 // into root/.name.new, moves the old root/name to root/.name.old, renames
 // the new one into place and only then removes the old one. A crash at any
 // point leaves root/name or root/.name.old complete (CheckpointPath finds
-// it). Trainer.Save alone writes each file atomically but not the set.
-func (t *Trainer) saveCheckpoint(root, name string, config any, pos json.RawMessage) (string, error) {
+// it); a failed save removes root/.name.new. Trainer.Save alone seals one
+// directory with its manifest but keeps no previous checkpoint.
+func (t *Trainer) saveCheckpoint(root, name string, o *SaveOptions, crash crashPoint) (_ string, err error) {
 	final := filepath.Join(root, name)
 	tmp := filepath.Join(root, "."+name+".new")
 	old := filepath.Join(root, "."+name+".old")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", errors.Wrap(err, "train: checkpoint directory")
 	}
-	// After a crash between the two renames below only .old is whole: put
-	// it back before anything else touches it.
-	if !complete(final) && complete(old) {
-		if err := os.RemoveAll(final); err != nil {
-			return "", errors.Wrapf(err, "train: removing incomplete %s", final)
-		}
-		if err := os.Rename(old, final); err != nil {
-			return "", errors.Wrapf(err, "train: recovering %s", old)
-		}
+	if err := recoverCheckpoint(root, name); err != nil {
+		return "", err
 	}
 	if err := os.RemoveAll(tmp); err != nil {
 		return "", errors.Wrapf(err, "train: removing %s", tmp)
 	}
-	if err := t.Save(tmp, config, pos); err != nil {
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	if err := t.save(tmp, o, crash); err != nil {
 		return "", err
 	}
 	if err := os.RemoveAll(old); err != nil {
 		return "", errors.Wrapf(err, "train: removing %s", old)
 	}
+	crash.at("removed " + filepath.Base(old))
 	if _, err := os.Stat(final); err == nil {
 		if err := os.Rename(final, old); err != nil {
 			return "", errors.Wrapf(err, "train: moving %s aside", final)
 		}
+		crash.at("moved " + name + " aside")
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return "", errors.Wrapf(err, "train: renaming %s to %s", tmp, final)
 	}
-	if err := syncDir(root); err != nil {
-		return "", err
+	crash.at("renamed into " + name)
+	if err := atomicfile.SyncDir(root); err != nil {
+		return "", errors.Wrap(err, "train: checkpoint")
 	}
+	crash.at("synced " + name)
 	if err := os.RemoveAll(old); err != nil {
 		return "", errors.Wrapf(err, "train: removing %s", old)
 	}
 	return final, nil
 }
 
-// complete reports whether dir holds a checkpoint whose last-written file,
-// trainer.json, is present.
+// recoverCheckpoint puts root/.name.old back in place of an incomplete (or
+// missing) root/name: after a crash between the two renames of
+// saveCheckpoint only .old is whole.
+func recoverCheckpoint(root, name string) error {
+	final := filepath.Join(root, name)
+	old := filepath.Join(root, "."+name+".old")
+	if complete(final) || !complete(old) {
+		return nil
+	}
+	if err := os.RemoveAll(final); err != nil {
+		return errors.Wrapf(err, "train: removing incomplete %s", final)
+	}
+	if err := os.Rename(old, final); err != nil {
+		return errors.Wrapf(err, "train: recovering %s", old)
+	}
+	return errors.Wrap(atomicfile.SyncDir(root), "train: checkpoint")
+}
+
+// complete reports whether dir holds a complete checkpoint: its manifest
+// and every file it lists, with the listed size (Trainer.Load checks the
+// hashes).
 func complete(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, TrainerFile))
+	_, err := readManifest(dir, false)
 	return err == nil
 }
 
@@ -430,7 +474,8 @@ func CheckpointPath(root, name string) (string, error) {
 	if old := filepath.Join(root, "."+name+".old"); complete(old) {
 		return old, nil
 	}
-	return "", errors.Errorf("train: no complete checkpoint %q in %s", name, root)
+	_, err := readManifest(final, false)
+	return "", errors.Errorf("train: no complete checkpoint %q in %s (%s)", name, root, strings.TrimPrefix(err.Error(), "train: "))
 }
 
 // Resume loads "<dir>/last" into t and restores data's position; it returns
@@ -453,16 +498,4 @@ func Resume(t *Trainer, data Data, dir string) (int, error) {
 		return 0, errors.Wrapf(err, "train: restoring the data position %s of %s", pos, path)
 	}
 	return t.StepCount(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return errors.Wrapf(err, "train: opening directory %s", dir)
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return errors.Wrapf(err, "train: syncing directory %s", dir)
-	}
-	return errors.Wrapf(d.Close(), "train: closing directory %s", dir)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -10,20 +9,25 @@ import (
 
 	"github.com/seq2gpt/seq2gpt/blocks"
 	"github.com/seq2gpt/seq2gpt/gpt"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/viz"
 )
 
 func newGraphCmd() *cobra.Command {
-	var preset, config, mode, format, out string
+	var preset, config, mode, format, out, detail string
 	var batch, steps int
 	c := &cobra.Command{
 		Use:   "graph",
 		Short: "Draw a model's graph as Graphviz dot, SVG or PNG",
 		Long: `Build a GPT's training graph (with its loss) or inference graph for a batch
-and window size and draw it with one box per block (h.0.attn, h.0.mlp, ...).
-SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
-		Example: `  seq2gpt graph --preset tiny --out tiny.dot
-  seq2gpt graph --preset tiny --mode eval --out tiny.svg`,
+and window size and draw it: by default one box per block (the embeddings,
+each layer's attention, FFN and LayerNorms, the head, the loss) with the
+tensor shapes on the edges and the layers side by side; with --detail ops
+every op, inside a box for each block. The output is the same from run to
+run. SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
+		Example: `  seq2gpt graph --preset paper --out gpt1.png
+  seq2gpt graph --preset tiny --detail ops --mode eval --out tiny.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := gpt.Preset(preset)
@@ -40,6 +44,10 @@ SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
 			if !ok {
 				return errors.Errorf("--mode %q: want train or eval", mode)
 			}
+			d, err := viz.ParseDetail(detail)
+			if err != nil {
+				return errors.Errorf("--detail %q: want blocks or ops", detail)
+			}
 			if steps <= 0 {
 				steps = cfg.NPositions
 			}
@@ -47,16 +55,13 @@ SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
 			if err != nil {
 				return err
 			}
-			opt, err := train.NewSGD(train.SGDConfig{})
-			if err != nil {
+			// The graph as the model builds it for this shape: no
+			// gradients, nothing compiled.
+			g := blocks.NewGraph(m.Store, md, 0)
+			if _, err := (gpt.LM{Model: m}).Build(g, train.Key{Mode: md, Batch: batch, Len: steps}); err != nil {
 				return err
 			}
-			tr, err := train.New(gpt.LM{Model: m}, train.Config{Optimizer: opt, Schedule: train.Constant(0)})
-			if err != nil {
-				return err
-			}
-			defer tr.Close()
-			dot, err := tr.Dot(train.Key{Mode: md, Batch: batch, Len: steps})
+			dot, err := viz.Dot(g, d)
 			if err != nil {
 				return err
 			}
@@ -67,7 +72,7 @@ SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
 			switch format {
 			case "", "dot", "gv":
 			default:
-				if data, err = train.Render(dot, format); err != nil {
+				if data, err = viz.Render(dot, format); err != nil {
 					return err
 				}
 			}
@@ -75,13 +80,14 @@ SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
 				_, err = cmd.OutOrStdout().Write(data)
 				return err
 			}
-			return os.WriteFile(out, data, 0o644)
+			return atomicfile.WriteFile(out, data)
 		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&preset, "preset", "tiny", "model size: tiny, small, medium or paper")
 	fl.StringVar(&config, "config", "", "a model directory's config.json directory instead of a preset")
 	fl.StringVar(&mode, "mode", "train", "train (with loss and dropout) or eval")
+	fl.StringVar(&detail, "detail", "blocks", "blocks (one box per block) or ops (every op)")
 	fl.IntVar(&batch, "batch", 1, "batch size of the graph")
 	fl.IntVar(&steps, "steps", 0, "window length (default n_positions)")
 	fl.StringVar(&format, "format", "", "dot, svg or png (default: from --out's extension, else dot)")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 
 	"github.com/pkg/errors"
 	"github.com/spf13/cobra"
@@ -37,16 +38,20 @@ perplexity exp(loss). The checkpoint directory needs its tokenizer files.`,
 }
 
 func runEval(out io.Writer, model, data string, batch int) error {
-	m, err := gpt.Load(model)
+	dir, err := modelDir(model, os.Stderr)
 	if err != nil {
 		return err
 	}
-	tok, ok, err := loadTokenizer(model)
+	m, err := gpt.Load(dir)
+	if err != nil {
+		return err
+	}
+	tok, ok, err := loadTokenizer(dir)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return errors.Errorf("%s has no tokenizer files", model)
+		return errors.Errorf("%s has no tokenizer files", dir)
 	}
 	text, err := datasets.LoadText(data)
 	if err != nil {

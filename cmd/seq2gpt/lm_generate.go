@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 
@@ -73,11 +74,15 @@ func runGenerate(out io.Writer, f *generateFlags) error {
 	if !ok {
 		return errors.Errorf("--overflow %q: want slide or error", f.overflow)
 	}
-	m, err := gpt.Load(f.model)
+	dir, err := modelDir(f.model, os.Stderr)
 	if err != nil {
 		return err
 	}
-	tok, hasTok, err := loadTokenizer(f.model)
+	m, err := gpt.Load(dir)
+	if err != nil {
+		return err
+	}
+	tok, hasTok, err := loadTokenizer(dir)
 	if err != nil {
 		return err
 	}
@@ -88,7 +93,7 @@ func runGenerate(out io.Writer, f *generateFlags) error {
 		}
 	} else {
 		if !hasTok {
-			return errors.Errorf("%s has no tokenizer files: give the prompt as --ids", f.model)
+			return errors.Errorf("%s has no tokenizer files: give the prompt as --ids", dir)
 		}
 		if prompt = tok.Encode(f.prompt); len(prompt) == 0 {
 			return errors.New("--prompt encodes to no tokens")

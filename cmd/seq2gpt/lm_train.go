@@ -90,7 +90,14 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err != nil {
 		return err
 	}
-	last := filepath.Join(f.out, "last")
+	last := filepath.Join(f.out, train.LastCheckpoint)
+	if f.resume {
+		// The last checkpoint, or the one before it when a crash
+		// interrupted its replacement.
+		if last, err = train.CheckpointPath(f.out, train.LastCheckpoint); err != nil {
+			return errors.Wrap(err, "--resume")
+		}
+	}
 	cfg, tok, err := modelAndTokenizer(f, text, last)
 	if err != nil {
 		return err
@@ -149,11 +156,9 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 			prog.eval(e)
 			_ = lossCurve(curve, losses, done, evals)
 		},
-		OnCheckpoint: func(dir string, _ int) {
-			if err := saveTokenizer(tok, dir); err != nil {
-				fmt.Fprintln(os.Stderr, "warning:", err)
-			}
-		},
+		// The tokenizer is part of each checkpoint, written before it is
+		// sealed and swapped into place.
+		BeforeCheckpoint: func(dir string) error { return saveTokenizer(tok, dir) },
 	}
 	sum, err := train.Run(ctx, tr, data, lm.Evaluator(vw, f.batch, f.evalBatches), train.LoopConfig{
 		Steps: f.steps, EvalEvery: f.evalEvery, Metric: "loss", Patience: f.patience,
@@ -172,11 +177,15 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		fmt.Fprintf(out, "best validation loss %.4f (ppl %.2f) at step %d: %s\n",
 			sum.BestMetric, expSafe(sum.BestMetric), sum.BestStep, filepath.Join(f.out, "best"))
 	}
-	fmt.Fprintf(out, "last checkpoint: %s (continue with --resume); loss curve: %s\n", last, curve)
+	fmt.Fprintf(out, "last checkpoint: %s (continue with --resume); loss curve: %s\n", filepath.Join(f.out, train.LastCheckpoint), curve)
 	if sum.Stopped == "cancelled" || sum.Evals == 0 || f.samples <= 0 {
 		return nil
 	}
-	best, err := gpt.Load(filepath.Join(f.out, "best"))
+	bestDir, err := train.CheckpointPath(f.out, train.BestCheckpoint)
+	if err != nil {
+		return err
+	}
+	best, err := gpt.Load(bestDir)
 	if err != nil {
 		return err
 	}

@@ -123,15 +123,6 @@ func TestCommandErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `unknown preset "huge"`)
 }
 
-func TestGraphDot(t *testing.T) {
-	stdout, err := run(t, "graph", "--preset", "tiny", "--steps", "4")
-	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(stdout, "digraph"), stdout[:min(40, len(stdout))])
-	for _, block := range []string{"h.0.attn", "h.0.attn.sdpa", "h.1.attn.sdpa", "h.1.mlp", "h.0.ln_1", "lm_head", "loss"} {
-		assert.Contains(t, stdout, block)
-	}
-}
-
 const childArgsEnv = "SEQ2GPT_TEST_CHILD_ARGS"
 
 // TestChildProcess runs the command line given in its environment; it is

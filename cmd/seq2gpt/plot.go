@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
@@ -58,5 +59,5 @@ func lossCurve(path string, trainLoss []float64, firstStep int, evals []train.Ev
 	if _, err := wt.WriteTo(&buf); err != nil {
 		return errors.Wrap(err, "loss curve")
 	}
-	return train.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
-	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
 )
 
 // Tokenizer files in a model directory, named as HuggingFace's GPT-2
@@ -22,10 +22,10 @@ func saveTokenizer(tok *datasets.BPE, dir string) error {
 	if err := tok.SaveGPT2(&enc, &merges); err != nil {
 		return errors.Wrap(err, "saving tokenizer")
 	}
-	if err := train.WriteFileAtomic(filepath.Join(dir, tokenizerFiles[0][0]), enc.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, tokenizerFiles[0][0]), enc.Bytes()); err != nil {
 		return err
 	}
-	return train.WriteFileAtomic(filepath.Join(dir, tokenizerFiles[0][1]), merges.Bytes())
+	return atomicfile.WriteFile(filepath.Join(dir, tokenizerFiles[0][1]), merges.Bytes())
 }
 
 // loadTokenizer reads the tokenizer of a model directory; found is false

@@ -18,8 +18,8 @@ Writes into train/testdata/:
   cross_entropy.json  F.cross_entropy's loss and gradient on spread-out
                       logits, with ignore_index and label smoothing
   mse.json            F.mse_loss's loss and gradient (mean reduction)
-  torch.safetensors   a safetensors file written by hand from torch tensors
-                      (the safetensors package is not needed)
+
+(safetensors/testdata/gen_fixtures.py writes the safetensors fixture.)
 
 The output is deterministic (fixed seeds, one thread).
 """
@@ -27,7 +27,6 @@ The output is deterministic (fixed seeds, one thread).
 import json
 import math
 import os
-import struct
 
 import torch
 import torch.nn.functional as F
@@ -193,47 +192,10 @@ def mse_fixture():
     dump("mse.json", cases)
 
 
-def write_safetensors(path, tensors, metadata):
-    codes = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
-    header, blobs, off = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        if t.dtype == torch.int64:
-            raw = struct.pack("<%dq" % t.numel(), *t.reshape(-1).tolist())
-        elif t.dtype == torch.float32:
-            raw = struct.pack("<%df" % t.numel(), *t.reshape(-1).tolist())
-        elif t.dtype == torch.float64:
-            raw = struct.pack("<%dd" % t.numel(), *t.reshape(-1).tolist())
-        header[name] = {"dtype": codes[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = metadata
-    js = json.dumps(header, separators=(",", ":")).encode()
-    js += b" " * (-len(js) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(js)))
-        f.write(js)
-        for b in blobs:
-            f.write(b)
-
-
-def safetensors_fixture():
-    torch.manual_seed(7)
-    tensors = {
-        "encoder.weight": torch.randn(3, 5),
-        "encoder.bias": torch.randn(5),
-        "scale": torch.tensor([2.5], dtype=torch.float64),
-        "steps": torch.tensor([1, -2, 3], dtype=torch.int64),
-    }
-    write_safetensors(os.path.join(OUT, "torch.safetensors"), tensors, {"format": "pt", "writer": "gen_fixtures.py"})
-    dump("torch_safetensors.json", {k: tens(v.double()) for k, v in tensors.items()})
-
-
 if __name__ == "__main__":
     optim_fixture()
     schedules_fixture()
     cross_entropy_fixture()
     mse_fixture()
-    safetensors_fixture()
     for f in sorted(os.listdir(OUT)):
         print("%-24s %7d bytes" % (f, os.path.getsize(os.path.join(OUT, f))))

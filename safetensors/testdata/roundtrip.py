@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Safetensors round trip through PyTorch, for TestSafetensorsPythonRoundTrip.
 
-    /usr/bin/python3 train/testdata/roundtrip.py IN OUT
+    /usr/bin/python3 safetensors/testdata/roundtrip.py IN OUT
 
 Reads IN by hand (no safetensors package) into torch tensors, checks the
 header, and writes OUT with every tensor doubled, a new tensor

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/pkg/errors"
+
+	"github.com/seq2gpt/seq2gpt/gpt"
+	"github.com/seq2gpt/seq2gpt/train"
+)
+
+// modelDir is the model directory that --model names. A directory with a
+// config.json is one (a checkpoint, or any HuggingFace openai-gpt
+// directory). Otherwise it is found as train.CheckpointPath finds a
+// checkpoint: "runs/x/last" whose replacement a crash interrupted is
+// runs/x/.last.old, and a run directory "runs/x" stands for its best
+// checkpoint, else its last. A fallback is noted on warn.
+func modelDir(path string, warn io.Writer) (string, error) {
+	if _, err := os.Stat(filepath.Join(path, gpt.ConfigFile)); err == nil {
+		return path, nil
+	}
+	if dir, err := train.CheckpointPath(filepath.Dir(path), filepath.Base(path)); err == nil {
+		fmt.Fprintf(warn, "note: %s is missing or incomplete (a save was interrupted): using %s\n", path, dir)
+		return dir, nil
+	}
+	for _, name := range []string{train.BestCheckpoint, train.LastCheckpoint} {
+		if dir, err := train.CheckpointPath(path, name); err == nil {
+			return dir, nil
+		}
+	}
+	return "", errors.Errorf("--model %s: not a model directory (no %s) and no complete checkpoint in it", path, gpt.ConfigFile)
+}
