@@ -249,10 +249,7 @@ type Predictor struct {
 
 // NewPredictor returns a Predictor; Close it when done.
 func (m *Model) NewPredictor() (*Predictor, error) {
-	c, err := train.NewCache(0, func(k train.Key) (*train.Program, error) {
-		k.Mode = blocks.Eval
-		return train.Compile(m, k, 0)
-	})
+	c, err := train.NewCache(0, func(k train.Key) (*train.Program, error) { return train.Compile(m, k, 0) })
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +260,9 @@ func (m *Model) NewPredictor() (*Predictor, error) {
 // (NaN when no input is labelled).
 func (p *Predictor) Predict(inputs []Input, batch int) ([]Prediction, float64, error) {
 	return p.m.predict(inputs, batch, func(b train.Batch) (float64, tensor.Tensor, error) {
-		prog, err := p.cache.Get(b.Key)
+		key := b.Key
+		key.Mode = blocks.Eval
+		prog, err := p.cache.Get(key)
 		if err != nil {
 			return 0, nil, err
 		}

@@ -27,20 +27,57 @@ const (
 	DoubleHeads            = "OpenAIGPTDoubleHeadsModel"
 )
 
-// Saver is a Body that writes a fine-tuned model in its HuggingFace
-// layout.
+// Saver is a Body whose fine-tuned model has a HuggingFace layout.
 type Saver interface {
-	Save(dir string, m *Model) error
+	// HFConfig is the model's config.json in the body's HuggingFace head
+	// class.
+	HFConfig(m *Model) any
+	// HFWeights are the model's tensors under that class's names.
+	HFWeights(m *Model) map[string]*tensor.Dense
 }
 
-// Save writes m to dir in its body's HuggingFace layout (see GPT.Save),
-// each file atomically.
+// Save writes m to dir in its body's HuggingFace layout (config.json,
+// model.safetensors; see GPT.HFConfig and GPT.HFWeights) with task.json
+// beside them, each file atomically.
 func (m *Model) Save(dir string) error {
 	s, ok := m.Body.(Saver)
 	if !ok {
-		return errors.Errorf("tasks: a %T body cannot be saved", m.Body)
+		return errors.Errorf("tasks: a %T body has no saved layout", m.Body)
 	}
-	return s.Save(dir, m)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return errors.Wrap(err, "tasks: save")
+	}
+	if err := writeJSON(filepath.Join(dir, gpt.ConfigFile), s.HFConfig(m)); err != nil {
+		return err
+	}
+	if err := safetensors.Write(filepath.Join(dir, gpt.WeightsFile), s.HFWeights(m), map[string]string{"format": "pt"}); err != nil {
+		return errors.Wrap(err, "tasks: save weights")
+	}
+	return m.WriteTaskFile(dir)
+}
+
+// CheckpointConfig is what a training checkpoint of m saves as its
+// config.json (train.LoopConfig.Config): the HuggingFace config, so that
+// LoadGPT reads the checkpoint as it reads a saved model (the
+// checkpoint's weights keep the store's names, without the
+// "transformer." prefix, which LoadGPT accepts too).
+func (m *Model) CheckpointConfig() (any, error) {
+	s, ok := m.Body.(Saver)
+	if !ok {
+		return nil, errors.Errorf("tasks: a %T body has no saved layout", m.Body)
+	}
+	return s.HFConfig(m), nil
+}
+
+// WriteTaskFile writes dir/task.json: the task, its transform and labels,
+// the head's Config and the body's special tokens.
+func (m *Model) WriteTaskFile(dir string) error {
+	tf := taskFile{Task: m.Task.Name, Kind: m.Task.Kind.String(), Labels: m.Task.Labels, GLUE: m.Task.GLUE,
+		Metric: m.Task.Metric, Constructed: m.Task.Constructed, Config: m.Config}
+	if b, ok := m.Body.(*GPT); ok {
+		tf.Tokens = &GPTTokens{Start: b.Start, Delim: b.Delim, Extract: b.Extract, Pad: b.Pad}
+	}
+	return writeJSON(filepath.Join(dir, TaskFile), tf)
 }
 
 // taskFile is task.json.
@@ -89,23 +126,14 @@ type hfHeadConfig struct {
 	TieWordEmbeddings   bool              `json:"tie_word_embeddings"`
 }
 
-// Save writes a fine-tuned GPT as HuggingFace writes
+// HFConfig implements Saver: config.json as transformers writes it for
 // OpenAIGPTForSequenceClassification (classification, entailment,
-// similarity, regression: "transformer.*" and "score.weight") or, for
-// multiple choice, OpenAIGPTDoubleHeadsModel ("transformer.*",
-// "lm_head.weight" tied to the token embedding, and
-// "multiple_choice_head.summary.weight" and ".bias"), with config.json
-// (architectures, id2label and label2id, problem_type, pad_token_id, the
-// summary_* fields: cls_index, a projection to one label, the head
-// dropout before it), and task.json beside them.
-//
-// transformers reads the pair in one order: for a similarity task its
-// logits for A $ B plus those for B $ A are this package's (the score
-// layer has no bias).
-func (b *GPT) Save(dir string, m *Model) error {
-	if m.Body != Body(b) {
-		return errors.New("tasks: GPT.Save of a model on another body")
-	}
+// similarity, regression) or, for multiple choice,
+// OpenAIGPTDoubleHeadsModel: the body's keys, architectures, id2label and
+// label2id, problem_type, pad_token_id, finetuning_task, and the summary_*
+// fields (cls_index, a projection to one label, the head dropout before
+// it).
+func (b *GPT) HFConfig(m *Model) any {
 	arch, labels := SequenceClassification, m.Task.Labels
 	problem := "single_label_classification"
 	switch m.Task.Kind {
@@ -117,10 +145,11 @@ func (b *GPT) Save(dir string, m *Model) error {
 	if len(labels) == 0 {
 		labels = []string{"LABEL_0"}
 	}
+	pad, name := b.Pad, m.Task.Name
 	hc := hfHeadConfig{gptConfig: gptConfig(b.Model.Config), ModelType: gpt.ModelType, Architectures: []string{arch},
 		NCtx: b.Model.Config.NPositions, ID2Label: map[string]string{}, Label2ID: map[string]int{},
-		PadTokenID: &b.Pad, SummaryType: "cls_index", SummaryUseProj: true, SummaryProjToLabels: true,
-		SummaryFirstDropout: m.Config.HeadDropout, TieWordEmbeddings: true}
+		PadTokenID: &pad, FinetuningTask: &name, SummaryType: "cls_index", SummaryUseProj: true,
+		SummaryProjToLabels: true, SummaryFirstDropout: m.Config.HeadDropout, TieWordEmbeddings: true}
 	for i, l := range labels {
 		hc.ID2Label[strconv.Itoa(i)] = l
 		hc.Label2ID[l] = i
@@ -128,14 +157,19 @@ func (b *GPT) Save(dir string, m *Model) error {
 	if problem != "" {
 		hc.ProblemType = &problem
 	}
-	name := m.Task.Name
-	hc.FinetuningTask = &name
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return errors.Wrap(err, "tasks: save")
-	}
-	if err := writeJSON(filepath.Join(dir, gpt.ConfigFile), hc); err != nil {
-		return err
-	}
+	return hc
+}
+
+// HFWeights implements Saver with HuggingFace's names: the body under
+// "transformer.", the head as Body.Head names it ("score.weight";
+// "multiple_choice_head.summary.weight" and ".bias"), and for
+// OpenAIGPTDoubleHeadsModel "lm_head.weight", the token embedding it is
+// tied to.
+//
+// transformers reads a pair in one order: for a similarity task its
+// logits for A $ B plus those for B $ A are this package's (the score
+// layer has no bias).
+func (b *GPT) HFWeights(m *Model) map[string]*tensor.Dense {
 	ts := map[string]*tensor.Dense{}
 	head := m.HeadLayout().Prefix + "."
 	for _, n := range m.Store().Names() {
@@ -146,16 +180,10 @@ func (b *GPT) Save(dir string, m *Model) error {
 		}
 		ts["transformer."+n] = t
 	}
-	if arch == DoubleHeads {
+	if m.Task.Kind == MultipleChoice {
 		ts["lm_head.weight"] = ts["transformer.tokens_embed.weight"]
 	}
-	if err := safetensors.Write(filepath.Join(dir, gpt.WeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
-		return errors.Wrap(err, "tasks: save weights")
-	}
-	tf := taskFile{Task: m.Task.Name, Kind: m.Task.Kind.String(), Labels: m.Task.Labels, GLUE: m.Task.GLUE,
-		Metric: m.Task.Metric, Constructed: m.Task.Constructed, Config: m.Config,
-		Tokens: &GPTTokens{Start: b.Start, Delim: b.Delim, Extract: b.Extract, Pad: b.Pad}}
-	return writeJSON(filepath.Join(dir, TaskFile), tf)
+	return ts
 }
 
 func writeJSON(path string, v any) error {
@@ -174,6 +202,13 @@ func writeJSON(path string, v any) error {
 // The head's shape must fit the task; every missing or extra tensor is
 // reported at once.
 func LoadGPT(dir string, task *Task, tokens *GPTTokens) (*Model, error) {
+	hc, err := readHeadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(hc.Architectures) > 0 && hc.Architectures[0] == gpt.Architecture {
+		return nil, errors.Errorf("tasks: %s holds a %s, a pre-trained language model with no task head: fine-tune it first", dir, gpt.Architecture)
+	}
 	var tf *taskFile
 	if b, err := os.ReadFile(filepath.Join(dir, TaskFile)); err == nil {
 		tf = &taskFile{Config: DefaultConfig()}
@@ -182,10 +217,6 @@ func LoadGPT(dir string, task *Task, tokens *GPTTokens) (*Model, error) {
 		}
 	} else if !os.IsNotExist(err) {
 		return nil, errors.Wrap(err, "tasks")
-	}
-	hc, err := readHeadConfig(dir)
-	if err != nil {
-		return nil, err
 	}
 	cfg := DefaultConfig()
 	cfg.HeadDropout = hc.SummaryFirstDropout

@@ -3,6 +3,7 @@
 //	seq2gpt lm train     train a GPT language model (embedded State of the Union text by default)
 //	seq2gpt lm generate  continue a prompt from a checkpoint (ours or a HuggingFace openai-gpt directory)
 //	seq2gpt lm eval      loss and perplexity of a checkpoint on a text file
+//	seq2gpt finetune     fine-tune a pre-trained GPT on a task (GLUE, the embedded sets, multiple choice); eval, predict
 //	seq2gpt graph        a model's training or inference graph as Graphviz dot, SVG or PNG
 package main
 
@@ -34,5 +35,6 @@ func newRoot() *cobra.Command {
 	lm.AddCommand(newTrainCmd(), newGenerateCmd(), newEvalCmd())
 	root.AddCommand(lm, newGraphCmd())
 	root.AddCommand(newBLEUCmd())
+	root.AddCommand(newFinetuneCmd())
 	return root
 }
