@@ -169,7 +169,10 @@ func (m *Model) predict(inputs []Input, batch int, run runner) ([]Prediction, fl
 			loss += l * tb.Weight
 			weight += tb.Weight
 		}
-		vals := floats(logits.(*tensor.Dense))
+		vals, err := blocks.Float64s(logits.(*tensor.Dense))
+		if err != nil {
+			return nil, 0, err
+		}
 		k := len(vals) / pb.Source.B
 		for r, i := range idx {
 			row := vals[r*k : (r+1)*k]

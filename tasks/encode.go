@@ -153,7 +153,7 @@ func Encode(task Task, tmpl Template, tok datasets.Tokenizer, exs []Example) ([]
 func checkTarget(task Task, ex Example, where func(string, ...any) error) error {
 	switch task.Kind {
 	case Regression:
-		if !math.IsNaN(ex.Score) && (math.IsInf(ex.Score, 0)) {
+		if math.IsInf(ex.Score, 0) {
 			return where("score %v is not finite", ex.Score)
 		}
 	case MultipleChoice:

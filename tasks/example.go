@@ -45,18 +45,6 @@ func FromChoices(items []datasets.MultipleChoice) []Example {
 	return out
 }
 
-// Splits names the splits Load reads for a task: train, dev and test
-// (MNLI: train, dev_matched, dev_mismatched, test_matched,
-// test_mismatched) for the GLUE tasks, train, valid and test for the
-// embedded sets.
-func (t Task) Splits() []string {
-	if t.GLUE != "" {
-		gt := datasets.GLUETasks()[t.GLUE]
-		return sortedNames(gt.Splits)
-	}
-	return []string{"test", "train", "valid"}
-}
-
 // SentimentSplits are the fractions of the embedded sentiment sentences
 // (one file of 3,000) in its train, valid and test splits, cut by a
 // seeded shuffle (SentimentSeed) so the split is the same on every run.

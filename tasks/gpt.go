@@ -89,31 +89,23 @@ func growVocab(m *gpt.Model, n int, seed uint64) (*gpt.Model, error) {
 		if !ok {
 			return nil, errors.Errorf("tasks: the model has no %s", name)
 		}
-		vals := floats(old)
+		vals, err := blocks.Float64s(old)
+		if err != nil {
+			return nil, err
+		}
 		if name == "tokens_embed.weight" {
 			fresh, _ := s.Get(name)
-			vals = append(vals, floats(fresh)[v*cfg.NEmbd:]...)
+			rows, err := blocks.Float64s(fresh)
+			if err != nil {
+				return nil, err
+			}
+			vals = append(vals, rows[v*cfg.NEmbd:]...)
 		}
 		if err := s.Set(name, vals); err != nil {
 			return nil, err
 		}
 	}
 	return grown, nil
-}
-
-// floats is a float tensor's values as float64s.
-func floats(t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, x := range d {
-			out[i] = float64(x)
-		}
-		return out
-	case []float64:
-		return append([]float64(nil), d...)
-	}
-	return nil
 }
 
 // Store implements Body.

@@ -81,7 +81,7 @@ func output(t *testing.T, p *train.Program, name string) []float64 {
 	v, err := p.Output(name)
 	require.NoError(t, err)
 	if d, ok := v.(*tensor.Dense); ok {
-		return floats(d)
+		return floats(t, d)
 	}
 	switch x := v.(type) {
 	case *G.F32:
@@ -129,4 +129,12 @@ func batchOf(t *testing.T, m *Model, in []Input, rows, steps int, training bool)
 	b, err := m.Batch(in, rows, steps, training)
 	require.NoError(t, err)
 	return b
+}
+
+// floats is a tensor's values as float64s.
+func floats(t *testing.T, d *tensor.Dense) []float64 {
+	t.Helper()
+	v, err := blocks.Float64s(d)
+	require.NoError(t, err)
+	return v
 }

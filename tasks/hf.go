@@ -278,7 +278,7 @@ func LoadGPT(dir string, task *Task, tokens *GPTTokens) (*Model, error) {
 		if _, err := m.Store.Add(prefix+n, head[n].Shape().Clone(), blocks.Zeros()); err != nil {
 			return nil, err
 		}
-		if err := m.Store.Set(prefix+n, floats(head[n])); err != nil {
+		if err := m.Store.SetTensor(prefix+n, head[n]); err != nil {
 			return nil, err
 		}
 	}

@@ -175,7 +175,7 @@ func TestSpecialTokenRows(t *testing.T) {
 	m, err := newGPT(cfg)
 	require.NoError(t, err)
 	v := cfg.VocabSize
-	before := floats(get(t, m.Store, "tokens_embed.weight"))
+	before := floats(t, get(t, m.Store, "tokens_embed.weight"))
 
 	body, err := NewGPT(m, tok, 9)
 	require.NoError(t, err)
@@ -183,7 +183,7 @@ func TestSpecialTokenRows(t *testing.T) {
 	assert.Equal(t, v+4, tok.VocabSize())
 	assert.Equal(t, v+4, body.Model.Config.VocabSize)
 	assert.Equal(t, v, m.Config.VocabSize, "the model given is unchanged")
-	after := floats(get(t, body.Model.Store, "tokens_embed.weight"))
+	after := floats(t, get(t, body.Model.Store, "tokens_embed.weight"))
 	require.Len(t, after, (v+4)*64)
 	assert.Equal(t, before, after[:v*64], "the pre-trained rows are kept")
 	newRows := after[v*64:]
@@ -197,7 +197,7 @@ func TestSpecialTokenRows(t *testing.T) {
 	assert.InDelta(t, 0.02, std, 0.004, "new rows' standard deviation")
 	for _, name := range m.Store.Names() {
 		if name != "tokens_embed.weight" {
-			assert.Equal(t, floats(get(t, m.Store, name)), floats(get(t, body.Model.Store, name)), name)
+			assert.Equal(t, floats(t, get(t, m.Store, name)), floats(t, get(t, body.Model.Store, name)), name)
 		}
 	}
 	// Text cannot produce the special tokens, and the tied LM head scores them.

@@ -587,6 +587,35 @@ func (e *evalFlags) add(fl *pflag.FlagSet, split, what string) {
 	fl.IntVar(&e.batch, "batch", 64, "examples per batch")
 }
 
+// prepared is a fine-tuned model and the encoded examples of a split,
+// ready to predict.
+type prepared struct {
+	m     *tasks.Model
+	exs   []tasks.Example
+	in    []tasks.Input
+	trunc tasks.Truncation
+	split string
+	p     *tasks.Predictor
+}
+
+// prepare loads the model --model names and encodes the split to score
+// (which: "dev" or "test" unless --split says); Close its predictor.
+func (e *evalFlags) prepare(warn io.Writer, which string) (*prepared, error) {
+	m, tok, exs, split, err := e.loadFineTuned(warn, which)
+	if err != nil {
+		return nil, err
+	}
+	in, tr, err := tasks.Encode(m.Task, m.Body.Template(), tok, exs)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.NewPredictor()
+	if err != nil {
+		return nil, err
+	}
+	return &prepared{m: m, exs: exs, in: in, trunc: tr, split: split, p: p}, nil
+}
+
 // loadFineTuned reads the model --model names and the examples to score.
 func (e *evalFlags) loadFineTuned(warn io.Writer, which string) (*tasks.Model, *datasets.BPE, []tasks.Example, string, error) {
 	if e.batch < 1 {
@@ -651,25 +680,17 @@ task comes from the model; GLUE tasks need --data.`,
   seq2gpt finetune eval --model runs/swag --jsonl swag-val.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, tok, exs, split, err := e.loadFineTuned(cmd.ErrOrStderr(), "dev")
+			pr, err := e.prepare(cmd.ErrOrStderr(), "dev")
 			if err != nil {
 				return err
 			}
-			in, tr, err := tasks.Encode(m.Task, m.Body.Template(), tok, exs)
-			if err != nil {
-				return err
-			}
-			p, err := m.NewPredictor()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			scores, loss, err := p.Score(exs, in, e.batch)
+			defer pr.p.Close()
+			scores, loss, err := pr.p.Score(pr.exs, pr.in, e.batch)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s %s: %d examples; %v\n", m.Task.Name, split, len(exs), tr)
+			fmt.Fprintf(out, "%s %s: %d examples; %v\n", pr.m.Task.Name, pr.split, len(pr.exs), pr.trunc)
 			fmt.Fprintf(out, "%s  loss %.4f\n", strings.ReplaceAll(scores.String(), ", ", "  "), loss)
 			return nil
 		},
@@ -708,20 +729,13 @@ is named as GLUE wants it (SST-2.tsv, MNLI-m.tsv, …) unless --out says.`,
   seq2gpt finetune predict --model runs/sentiment --split test`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, tok, exs, split, err := e.loadFineTuned(cmd.ErrOrStderr(), "test")
+			pr, err := e.prepare(cmd.ErrOrStderr(), "test")
 			if err != nil {
 				return err
 			}
-			in, tr, err := tasks.Encode(m.Task, m.Body.Template(), tok, exs)
-			if err != nil {
-				return err
-			}
-			p, err := m.NewPredictor()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			preds, _, err := p.Predict(in, e.batch)
+			defer pr.p.Close()
+			m, exs, split := pr.m, pr.exs, pr.split
+			preds, _, err := pr.p.Predict(pr.in, e.batch)
 			if err != nil {
 				return err
 			}
@@ -752,7 +766,7 @@ is named as GLUE wants it (SST-2.tsv, MNLI-m.tsv, …) unless --out says.`,
 			if err := atomicfile.WriteFile(path, []byte(b.String())); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %d examples; %v\nwrote %d predictions to %s\n", m.Task.Name, split, len(exs), tr, len(preds), path)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %d examples; %v\nwrote %d predictions to %s\n", m.Task.Name, split, len(exs), pr.trunc, len(preds), path)
 			return nil
 		},
 	}
