@@ -122,6 +122,11 @@ func NewMultiHeadAttention(s *Store, prefix string, cfg MultiHeadConfig) (*Multi
 	return &MultiHeadAttention{Prefix: prefix, DModel: e, Heads: cfg.Heads, Dropout: cfg.Dropout}, nil
 }
 
+// KV is one attention's keys and values laid out by head, [B, h, T_k, d_k]
+// each: what a decoder caches for its earlier positions, and what
+// encoder–decoder attention computes once per source sentence.
+type KV struct{ K, V *G.Node }
+
 // Forward attends from query [B, T_q, d_model] to memory [B, T_k, d_model]
 // and returns the output [B, T_q, d_model] and the per-head weights
 // [B, h, T_q, T_k]:
@@ -135,30 +140,116 @@ func NewMultiHeadAttention(s *Store, prefix string, cfg MultiHeadConfig) (*Multi
 // Q, K and V in one product with the packed in_proj_weight, [B, T, 3d], and
 // encoder–decoder attention computes Q from the query and K, V in one
 // product [B, T_k, 2d] from the memory; each head is read straight out of
-// the product.
+// the product. SelfAttend, KeysValues and Attend are the same computation in
+// the pieces incremental decoding needs.
 func (m *MultiHeadAttention) Forward(g *Graph, query, memory, mask *G.Node) (out, weights *G.Node, err error) {
 	err = g.Block(name(m.Prefix, "mha"), func() error {
 		if err := m.check(query, memory, mask); err != nil {
 			return err
 		}
-		d := m.DModel
-		heads := func(x *G.Node, part, parts int) *G.Node { return Must(ops.SplitHeads(x, part, parts, m.Heads)) }
-		w, b := g.param(m.Prefix, "in_proj_weight"), g.param(m.Prefix, "in_proj_bias")
-		var q, k, v *G.Node
 		if memory == query {
-			qkv := Must(ops.Linear(query, w, b))
-			q, k, v = heads(qkv, 0, 3), heads(qkv, 1, 3), heads(qkv, 2, 3)
+			out, weights, _ = Must3(m.SelfAttend(g, query, nil, mask))
 		} else {
-			q = heads(Must(ops.Linear(query, rows(w, 0, d), rows(b, 0, d))), 0, 1)
-			kv := Must(ops.Linear(memory, rows(w, d, 3*d), rows(b, d, 3*d)))
-			k, v = heads(kv, 0, 2), heads(kv, 1, 2)
+			out, weights = Must2(m.Attend(g, query, Must(m.KeysValues(g, memory)), mask))
 		}
-		ctx, wts := Must2(ScaledDotProductAttention(g, q, k, v, mask, m.Dropout))
-		wo, bo := g.param(m.Prefix, "out_proj.weight"), g.param(m.Prefix, "out_proj.bias")
-		out, weights = Must(ops.Linear(Must(ops.MergeHeads(ctx)), wo, bo)), wts
 		return nil
 	})
 	return out, weights, err
+}
+
+// SelfAttend is self-attention of the new positions x [B, T, d_model] over
+// themselves and, when past is not nil, over P earlier positions whose keys
+// and values past holds ([B, h, P, d_k], a decoder's cache):
+//
+//	[Q K V] = x·W^inᵀ + b^in                (one product, [B, T, 3d])
+//	K, V = [K_past; K], [V_past; V]          (with a cache: T_k = P + T)
+//	out = Concat(head_1, …, head_h)·W^Oᵀ + b^O,  head_i = Attention(Q_i, K_i, V_i)
+//
+// mask is [B, T, T_k] or nil. It returns the output [B, T, d_model], the
+// per-head weights [B, h, T, T_k] and x's own keys and values (to cache).
+func (m *MultiHeadAttention) SelfAttend(g *Graph, x *G.Node, past *KV, mask *G.Node) (out, weights *G.Node, kv KV, err error) {
+	err = g.Block(name(m.Prefix, "mha"), func() error {
+		tk := x.Shape()[1]
+		if past != nil {
+			if err := m.checkKV(x, *past, "past"); err != nil {
+				return err
+			}
+			tk += past.K.Shape()[2]
+		}
+		if err := m.checkQuery(x, tk, mask); err != nil {
+			return err
+		}
+		w, b := g.param(m.Prefix, "in_proj_weight"), g.param(m.Prefix, "in_proj_bias")
+		qkv := Must(ops.Linear(x, w, b))
+		q := m.heads(qkv, 0, 3)
+		kv = KV{K: m.heads(qkv, 1, 3), V: m.heads(qkv, 2, 3)}
+		all := kv
+		if past != nil {
+			all = KV{K: Must(ops.AppendSteps(past.K, kv.K)), V: Must(ops.AppendSteps(past.V, kv.V))}
+		}
+		out, weights = m.attend(g, q, all, mask)
+		return nil
+	})
+	return out, weights, kv, err
+}
+
+// KeysValues projects memory [B, T_k, d_model] to the keys and values of
+// every head in one product:
+//
+//	[K V] = memory·[W^K; W^V]ᵀ + [b^K; b^V]     ([B, T_k, 2d], then [B, h, T_k, d_k] each)
+//
+// Encoder–decoder attention computes them once per source sentence and
+// attends to them at every decoder step (Attend).
+func (m *MultiHeadAttention) KeysValues(g *Graph, memory *G.Node) (kv KV, err error) {
+	err = g.Block(name(m.Prefix, "mha"), func() error {
+		if memory.Dims() != 3 || memory.Shape()[2] != m.DModel {
+			return badShape("MultiHeadAttention memory", memory.Shape(), "B", "T_k", m.DModel)
+		}
+		d := m.DModel
+		w, b := g.param(m.Prefix, "in_proj_weight"), g.param(m.Prefix, "in_proj_bias")
+		kvp := Must(ops.Linear(memory, rows(w, d, 3*d), rows(b, d, 3*d)))
+		kv = KV{K: m.heads(kvp, 0, 2), V: m.heads(kvp, 1, 2)}
+		return nil
+	})
+	return kv, err
+}
+
+// Attend attends from query [B, T_q, d_model] to keys and values kv that
+// KeysValues computed:
+//
+//	Q = query·W^Qᵀ + b^Q
+//	out = Concat(head_1, …, head_h)·W^Oᵀ + b^O,  head_i = Attention(Q_i, K_i, V_i)
+//
+// with mask [B, T_q, T_k] or nil. It returns the output [B, T_q, d_model]
+// and the per-head weights [B, h, T_q, T_k].
+func (m *MultiHeadAttention) Attend(g *Graph, query *G.Node, kv KV, mask *G.Node) (out, weights *G.Node, err error) {
+	err = g.Block(name(m.Prefix, "mha"), func() error {
+		if err := m.checkKV(query, kv, "memory"); err != nil {
+			return err
+		}
+		if err := m.checkQuery(query, kv.K.Shape()[2], mask); err != nil {
+			return err
+		}
+		d := m.DModel
+		w, b := g.param(m.Prefix, "in_proj_weight"), g.param(m.Prefix, "in_proj_bias")
+		q := m.heads(Must(ops.Linear(query, rows(w, 0, d), rows(b, 0, d))), 0, 1)
+		out, weights = m.attend(g, q, kv, mask)
+		return nil
+	})
+	return out, weights, err
+}
+
+// attend is the heads' scaled dot-product attention and the output
+// projection; call it under Must.
+func (m *MultiHeadAttention) attend(g *Graph, q *G.Node, kv KV, mask *G.Node) (out, weights *G.Node) {
+	ctx, wts := Must2(ScaledDotProductAttention(g, q, kv.K, kv.V, mask, m.Dropout))
+	wo, bo := g.param(m.Prefix, "out_proj.weight"), g.param(m.Prefix, "out_proj.bias")
+	return Must(ops.Linear(Must(ops.MergeHeads(ctx)), wo, bo)), wts
+}
+
+// heads is part p of parts of a packed projection, by head.
+func (m *MultiHeadAttention) heads(x *G.Node, part, parts int) *G.Node {
+	return Must(ops.SplitHeads(x, part, parts, m.Heads))
 }
 
 func (m *MultiHeadAttention) check(query, memory, mask *G.Node) error {
@@ -166,12 +257,44 @@ func (m *MultiHeadAttention) check(query, memory, mask *G.Node) error {
 	if query.Dims() != 3 || query.Shape()[2] != d {
 		return badShape("MultiHeadAttention query", query.Shape(), "B", "T_q", d)
 	}
-	B, Tq := query.Shape()[0], query.Shape()[1]
+	B := query.Shape()[0]
 	if memory.Dims() != 3 || memory.Shape()[0] != B || memory.Shape()[2] != d {
 		return badShape("MultiHeadAttention memory", memory.Shape(), B, "T_k", d)
 	}
-	if Tk := memory.Shape()[1]; mask != nil && !mask.Shape().Eq(tensor.Shape{B, Tq, Tk}) {
-		return badShape("MultiHeadAttention mask", mask.Shape(), B, Tq, Tk)
+	return m.checkQuery(query, memory.Shape()[1], mask)
+}
+
+// checkQuery checks a query [B, T_q, d_model] and its mask [B, T_q, T_k].
+func (m *MultiHeadAttention) checkQuery(query *G.Node, tk int, mask *G.Node) error {
+	if query.Dims() != 3 || query.Shape()[2] != m.DModel {
+		return badShape("MultiHeadAttention query", query.Shape(), "B", "T_q", m.DModel)
+	}
+	B, Tq := query.Shape()[0], query.Shape()[1]
+	if mask != nil && !mask.Shape().Eq(tensor.Shape{B, Tq, tk}) {
+		return badShape("MultiHeadAttention mask", mask.Shape(), B, Tq, tk)
+	}
+	return nil
+}
+
+// checkKV checks keys and values [B, h, T_k, d_k] for a query [B, T_q, d].
+func (m *MultiHeadAttention) checkKV(query *G.Node, kv KV, what string) error {
+	if query.Dims() != 3 {
+		return badShape("MultiHeadAttention query", query.Shape(), "B", "T_q", m.DModel)
+	}
+	B, dk := query.Shape()[0], m.DModel/m.Heads
+	for _, x := range []struct {
+		n    string
+		node *G.Node
+	}{{"keys", kv.K}, {"values", kv.V}} {
+		if x.node == nil {
+			return errors.Errorf("MultiHeadAttention %s %s are nil", what, x.n)
+		}
+		if s := x.node.Shape(); x.node.Dims() != 4 || s[0] != B || s[1] != m.Heads || s[3] != dk {
+			return badShape("MultiHeadAttention "+what+" "+x.n, s, B, m.Heads, "T_k", dk)
+		}
+	}
+	if kv.K.Shape()[2] != kv.V.Shape()[2] {
+		return badShape("MultiHeadAttention "+what+" values", kv.V.Shape(), B, m.Heads, kv.K.Shape()[2], dk)
 	}
 	return nil
 }
@@ -243,6 +366,118 @@ func (a *AdditiveAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (c
 		ws := Must(ops.Linear(s, g.param(a.Prefix, "W.weight"), nil))
 		th := Must(G.Tanh(Must(G.BroadcastAdd(k.UH, ws, nil, []byte{1})))) // tanh(W s_{i−1} + U h_j)
 		e := Must(G.Reshape(Must(ops.Linear(th, g.param(a.Prefix, "v.weight"), nil)), tensor.Shape{B, T}))
+		alpha = Must(ops.SoftMax(e, mask, 1))
+		c := Must(G.BatchedMatMul(Must(G.Reshape(alpha, tensor.Shape{B, 1, T})), k.H, false, false))
+		ctx = Must(G.Reshape(c, tensor.Shape{B, dh}))
+		return nil
+	})
+	return ctx, alpha, err
+}
+
+// Score names an attention score function for encoder–decoder attention.
+type Score string
+
+const (
+	// Additive is Bahdanau et al.'s e_ij = vᵀ tanh(W s + U h_j)
+	// (AdditiveAttention).
+	Additive Score = "additive"
+	// Dot is Luong et al.'s e_ij = sᵀ h_j (MultiplicativeAttention).
+	Dot Score = "dot"
+	// General is Luong et al.'s e_ij = sᵀ W_a h_j (MultiplicativeAttention).
+	General Score = "general"
+)
+
+// Attention is an encoder–decoder attention whose keys are computed once
+// per source sentence (Precompute) and scored against each decoder state
+// (Attend): AdditiveAttention and MultiplicativeAttention.
+type Attention interface {
+	Precompute(g *Graph, h *G.Node) (Keys, error)
+	Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (ctx, alpha *G.Node, err error)
+}
+
+var (
+	_ Attention = (*AdditiveAttention)(nil)
+	_ Attention = (*MultiplicativeAttention)(nil)
+)
+
+// NewAttention adds the attention of the given score for decoder states of
+// stateDim and encoder states of keyDim; inner is the additive score's
+// layer size (unused by the others).
+func NewAttention(s *Store, prefix string, score Score, stateDim, keyDim, inner int) (Attention, error) {
+	switch score {
+	case Additive:
+		return NewAdditiveAttention(s, prefix, stateDim, keyDim, inner)
+	case Dot, General:
+		return NewMultiplicativeAttention(s, prefix, stateDim, keyDim, score == General)
+	}
+	return nil, errors.Errorf("blocks: attention score %q is not additive, dot or general", score)
+}
+
+// MultiplicativeAttention is the global attention of Luong, Pham & Manning
+// (2015, §3.1) with their "dot" and "general" scores:
+//
+//	e_ij = sᵀ h_j            (dot: the states must have one size)
+//	e_ij = sᵀ W_a h_j        (general)
+//	α_ij = exp(e_ij) / Σ_k exp(e_ik)     (padded j excluded)
+//	c_i  = Σ_j α_ij h_j
+//
+// with W_a [d_s, d_h] ("W_a.weight"), a bias-free nn.Linear(d_h, d_s), as
+// OpenNMT's linear_in. Which state s is scored (s_{i−1} before the step,
+// as Bahdanau, or s_i after it, as Luong) is the decoder's choice.
+type MultiplicativeAttention struct {
+	Prefix           string
+	StateDim, KeyDim int
+	General          bool
+}
+
+// NewMultiplicativeAttention adds W_a when general; dot has no parameters
+// and needs stateDim = keyDim.
+func NewMultiplicativeAttention(s *Store, prefix string, stateDim, keyDim int, general bool) (*MultiplicativeAttention, error) {
+	if err := positive("MultiplicativeAttention sizes", stateDim, keyDim); err != nil {
+		return nil, errors.Wrapf(err, "blocks: MultiplicativeAttention %q", prefix)
+	}
+	if !general && stateDim != keyDim {
+		return nil, errors.Errorf("blocks: MultiplicativeAttention %q: the dot score needs decoder and encoder states of one size, got %d and %d (the general score maps between them)", prefix, stateDim, keyDim)
+	}
+	if general {
+		if _, err := NewLinear(s, join(prefix, "W_a"), LinearConfig{In: keyDim, Out: stateDim, NoBias: true}); err != nil {
+			return nil, err
+		}
+	}
+	return &MultiplicativeAttention{Prefix: prefix, StateDim: stateDim, KeyDim: keyDim, General: general}, nil
+}
+
+// Precompute returns the keys of encoder states h [B, T, d_h]: W_a h_j
+// (general) or h_j itself (dot), [B, T, d_s].
+func (a *MultiplicativeAttention) Precompute(g *Graph, h *G.Node) (k Keys, err error) {
+	err = g.Block(name(a.Prefix, "multiplicative_attention"), func() error {
+		if h.Dims() != 3 || h.Shape()[2] != a.KeyDim {
+			return badShape("MultiplicativeAttention encoder states", h.Shape(), "B", "T", a.KeyDim)
+		}
+		k = Keys{H: h, UH: h}
+		if a.General {
+			k.UH = Must(ops.Linear(h, g.param(a.Prefix, "W_a.weight"), nil))
+		}
+		return nil
+	})
+	return k, err
+}
+
+// Attend scores the decoder state s [B, d_s] against the keys, with mask
+// PaddingMask's [B, T] or nil, and returns the context c_i [B, d_h] and the
+// weights α_i [B, T]. The score is Σ_d s_d·K_jd over the broadcast state,
+// so no reshape touches s (which is an input node in a decoding step, and
+// Gorgonia's Reshape of an input overwrites it).
+func (a *MultiplicativeAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (ctx, alpha *G.Node, err error) {
+	err = g.Block(name(a.Prefix, "multiplicative_attention"), func() error {
+		B, T, dh := k.H.Shape()[0], k.H.Shape()[1], k.H.Shape()[2]
+		if !s.Shape().Eq(tensor.Shape{B, a.StateDim}) {
+			return badShape("MultiplicativeAttention decoder state", s.Shape(), B, a.StateDim)
+		}
+		if mask != nil && !mask.Shape().Eq(tensor.Shape{B, T}) {
+			return badShape("MultiplicativeAttention mask", mask.Shape(), B, T)
+		}
+		e := Must(G.Sum(Must(G.BroadcastHadamardProd(k.UH, s, nil, []byte{1})), 2)) // sᵀ K_j, [B, T]
 		alpha = Must(ops.SoftMax(e, mask, 1))
 		c := Must(G.BatchedMatMul(Must(G.Reshape(alpha, tensor.Shape{B, 1, T})), k.H, false, false))
 		ctx = Must(G.Reshape(c, tensor.Shape{B, dh}))

@@ -55,6 +55,15 @@ func Must2[A, B any](a A, b B, err error) (A, B) {
 	return a, b
 }
 
+// Must3 is Must for a call with three results and an error, such as
+// MultiHeadAttention.SelfAttend.
+func Must3[A, B, C any](a A, b B, c C, err error) (A, B, C) {
+	if err != nil {
+		panic(buildError{err})
+	}
+	return a, b, c
+}
+
 // Build runs build and returns its error or the error a Must in it stopped
 // it with. It is Graph.Block without the grouping, for a function that adds
 // several blocks but is not one box of the graph's picture itself, such as

@@ -132,3 +132,43 @@ func AddSinusoidal(g *Graph, x *G.Node) (y *G.Node, err error) {
 	})
 	return y, err
 }
+
+// SinusoidalPositions is the fixed position encoding PE (SinusoidalTable)
+// looked up by position id, as LearnedPositions looks up W_p: the same
+// Forward, so a model switches between the two by configuration, and a
+// decoder step reads each row's own position. The table [maxLen, d] is a
+// fixed value of the graph (not a parameter, never trained), one node per
+// graph however many blocks use it.
+type SinusoidalPositions struct {
+	MaxLen, Dim int
+}
+
+// NewSinusoidalPositions checks the sizes.
+func NewSinusoidalPositions(maxLen, dim int) (*SinusoidalPositions, error) {
+	if err := positive("SinusoidalPositions size", maxLen, dim); err != nil {
+		return nil, errors.Wrap(err, "blocks: SinusoidalPositions")
+	}
+	return &SinusoidalPositions{MaxLen: maxLen, Dim: dim}, nil
+}
+
+// Forward gathers PE[pos] for position ids pos, a 1-D tensor.Int node
+// [B·T], and returns [B, T, d]. An id at or past MaxLen fails when the
+// graph runs, as an Embedding's does.
+func (p *SinusoidalPositions) Forward(g *Graph, pos *G.Node, batch, steps int) (y *G.Node, err error) {
+	err = g.Block("positions", func() error {
+		if pos.Dtype() != tensor.Int || pos.Dims() != 1 || pos.Shape()[0] != batch*steps {
+			return &ShapeError{What: "position id vector", Got: pos.Shape().Clone(),
+				Want: fmt.Sprintf("(%d) Int (batch %d × steps %d)", batch*steps, batch, steps)}
+		}
+		name := fmt.Sprintf("sinusoidal_%dx%d", p.MaxLen, p.Dim)
+		table, ok := g.InputNode(name)
+		if !ok {
+			t := tensor.New(tensor.Of(g.Store.Dtype()), tensor.WithShape(p.MaxLen, p.Dim))
+			fill(t, SinusoidalTable(p.MaxLen, p.Dim))
+			table = Must(g.Fixed(name, t))
+		}
+		y = Must(G.Reshape(Must(G.ByIndices(table, pos, 0)), tensor.Shape{batch, steps, p.Dim}))
+		return nil
+	})
+	return y, err
+}

@@ -16,6 +16,9 @@ const (
 	GELU
 	// GELUExact is x·Φ(x) with erf (HF "gelu", nn.GELU()).
 	GELUExact
+	// SiLU is x·σ(x) (Swish with β = 1; HF "silu" and "swish",
+	// nn.SiLU()).
+	SiLU
 )
 
 func (a Activation) String() string {
@@ -24,6 +27,8 @@ func (a Activation) String() string {
 		return "gelu_new"
 	case GELUExact:
 		return "gelu"
+	case SiLU:
+		return "silu"
 	}
 	return "relu"
 }
@@ -64,7 +69,7 @@ func NewFeedForward(s *Store, prefix string, cfg FeedForwardConfig) (*FeedForwar
 	if err := checkDropout(cfg.Dropout); err != nil {
 		return nil, errors.Wrapf(err, "blocks: FeedForward %q", prefix)
 	}
-	if cfg.Activation < ReLU || cfg.Activation > GELUExact {
+	if cfg.Activation < ReLU || cfg.Activation > SiLU {
 		return nil, errors.Errorf("blocks: FeedForward %q: unknown activation %d", prefix, cfg.Activation)
 	}
 	names := cfg.Names
@@ -93,6 +98,8 @@ func (f *FeedForward) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
 			h = Must(ops.GELU(h, ops.GELUTanh))
 		case GELUExact:
 			h = Must(ops.GELU(h, ops.GELUErf))
+		case SiLU:
+			h = Must(G.HadamardProd(h, Must(G.Sigmoid(h))))
 		}
 		y = Must(f.W2.Forward(g, Must(g.ApplyDropout(h, f.Dropout))))
 		return nil

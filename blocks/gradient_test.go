@@ -1,6 +1,7 @@
 package blocks
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -88,6 +89,30 @@ func TestGradientLSTMPadded(t *testing.T) {
 	checkGrad(t, g, []*G.Node{out.Out, out.H[1], out.C[0]}, x)
 }
 
+func TestGradientBiLSTMPadded(t *testing.T) {
+	s := newStore64(t)
+	l, err := NewBiLSTM(s, "lstm", 2, 3, 2)
+	require.NoError(t, err)
+	g := NewGraph(s, Eval, 0)
+	x := valued(t, g, "x", gradcheck.Tensor(2, 1, 3, 4, 2))
+	keep, err := StepMask(tensor.Float64, []int{4, 2, 1}, 4, 3)
+	require.NoError(t, err)
+	h0 := make([]*G.Node, 4)
+	for k := range h0 {
+		h0[k] = valued(t, g, fmt.Sprintf("h0_%d", k), gradcheck.Tensor(uint64(10+k), 0.5, 3, 3))
+	}
+	out, err := l.Forward(g, x, valued(t, g, "keep", keep), h0, nil)
+	require.NoError(t, err)
+	require.Equal(t, tensor.Shape{3, 4, 6}, out.Out.Shape())
+	require.Len(t, out.H, 4)
+	// 16 probes a tensor, spread evenly, keep the check to a second.
+	_, params := g.Params()
+	res, err := gradcheck.Check(g.G, []*G.Node{out.Out, out.H[1], out.H[3], out.C[2]},
+		append(append(params, x), h0...), gradcheck.Config{Tol: 1e-6, MaxProbes: 16})
+	require.NoError(t, err)
+	require.Greater(t, res.Probes, 200)
+}
+
 func TestGradientLSTMCell(t *testing.T) {
 	s := newStore64(t)
 	c, err := NewLSTMCell(s, "cell", 3, 4)
@@ -146,6 +171,30 @@ func TestGradientAdditiveAttentionPadded(t *testing.T) {
 	checkGrad(t, g, []*G.Node{ctx, alpha}, h, st)
 }
 
+func TestGradientMultiplicativeAttentionPadded(t *testing.T) {
+	for _, score := range []Score{Dot, General} {
+		t.Run(string(score), func(t *testing.T) {
+			s := newStore64(t)
+			a, err := NewAttention(s, "attn", score, 4, 4, 0)
+			require.NoError(t, err)
+			g := NewGraph(s, Eval, 0)
+			h := valued(t, g, "h", gradcheck.Tensor(8, 1, 2, 4, 4))
+			st := valued(t, g, "s", gradcheck.Tensor(9, 1, 2, 4))
+			keys, err := a.Precompute(g, h)
+			require.NoError(t, err)
+			mask, err := PaddingMask(tensor.Float64, []int{4, 2}, 4)
+			require.NoError(t, err)
+			ctx, alpha, err := a.Attend(g, st, keys, valued(t, g, "mask", mask))
+			require.NoError(t, err)
+			checkGrad(t, g, []*G.Node{ctx, alpha}, h, st)
+		})
+	}
+	_, err := NewAttention(newStore64(t), "x", Dot, 4, 8, 0)
+	require.ErrorContains(t, err, "one size")
+	_, err = NewAttention(newStore64(t), "x", "cosine", 4, 8, 0)
+	require.ErrorContains(t, err, `"cosine"`)
+}
+
 func TestGradientSDPA(t *testing.T) {
 	g := NewGraph(newStore64(t), Eval, 0)
 	q := valued(t, g, "q", gradcheck.Tensor(1, 1, 2, 3, 4))
@@ -159,7 +208,7 @@ func TestGradientSDPA(t *testing.T) {
 }
 
 func TestGradientFeedForward(t *testing.T) {
-	for _, act := range []Activation{ReLU, GELU, GELUExact} {
+	for _, act := range []Activation{ReLU, GELU, GELUExact, SiLU} {
 		t.Run(act.String(), func(t *testing.T) {
 			s := newStore64(t)
 			f, err := NewFeedForward(s, "mlp", FeedForwardConfig{DModel: 4, DFF: 8, Activation: act})

@@ -2,7 +2,8 @@
 // of — embeddings and positions, masks, dropout, Linear, the LSTM, additive
 // and scaled dot-product attention, multi-head attention, the position-wise
 // feed-forward network and LayerNorm — each equal to its PyTorch counterpart
-// on the same weights.
+// on the same weights — and the key/value cache of incremental decoding
+// (KVCache, CacheMask).
 //
 // A block is a validated config plus parameters in a Store; its Forward adds
 // the block to a Graph. Parameters live in the Store, not in any graph, so

@@ -109,38 +109,92 @@ func (c *LSTMCell) step(gx, h, cell, whh, bhh *G.Node) (hNew, cNew *G.Node) {
 
 // LSTM is a stack of LSTM layers over a padded batch, as nn.LSTM with
 // batch_first=True (parameters weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
-// bias_hh_l{k}); layer k+1 reads the outputs of layer k.
+// bias_hh_l{k}); layer k+1 reads the outputs of layer k, with dropout
+// between layers in training graphs as nn.LSTM's dropout argument.
+//
+// A bidirectional LSTM (NewBiLSTM, nn.LSTM with bidirectional=True) runs a
+// second stack of cells (…_l{k}_reverse) from the last step to the first,
+// and each layer's output is both directions side by side:
+//
+//	h→_t = LSTM→(x_t, h→_{t−1}),  h←_t = LSTM←(x_t, h←_{t+1}),  h_t = [h→_t; h←_t]
+//
+// the encoder of Bahdanau et al. (2015).
 type LSTM struct {
 	Prefix string
 	Layers []*LSTMCell
+	// Reverse are the backward cells of a bidirectional LSTM, one per
+	// layer (nil for one direction).
+	Reverse []*LSTMCell
+	// Dropout is the probability applied to every layer's outputs but the
+	// last layer's, in training graphs (nn.LSTM's dropout).
+	Dropout float64
 }
 
 // NewLSTM adds layers LSTM layers of hidden units reading input features.
 func NewLSTM(s *Store, prefix string, input, hidden, layers int) (*LSTM, error) {
+	return newLSTM(s, prefix, input, hidden, layers, false)
+}
+
+// NewBiLSTM adds a bidirectional stack: each of layers layers has a forward
+// and a backward cell of hidden units, and outputs 2·hidden features.
+func NewBiLSTM(s *Store, prefix string, input, hidden, layers int) (*LSTM, error) {
+	return newLSTM(s, prefix, input, hidden, layers, true)
+}
+
+func newLSTM(s *Store, prefix string, input, hidden, layers int, bi bool) (*LSTM, error) {
 	if err := positive("LSTM layer count", layers); err != nil {
 		return nil, errors.Wrapf(err, "blocks: LSTM %q", prefix)
+	}
+	dirs := 1
+	if bi {
+		dirs = 2
 	}
 	l := &LSTM{Prefix: prefix}
 	for k := 0; k < layers; k++ {
 		in := input
 		if k > 0 {
-			in = hidden
+			in = dirs * hidden
 		}
 		c, err := newLSTMCell(s, prefix, fmt.Sprintf("_l%d", k), in, hidden)
 		if err != nil {
 			return nil, err
 		}
 		l.Layers = append(l.Layers, c)
+		if bi {
+			r, err := newLSTMCell(s, prefix, fmt.Sprintf("_l%d_reverse", k), in, hidden)
+			if err != nil {
+				return nil, err
+			}
+			l.Reverse = append(l.Reverse, r)
+		}
 	}
 	return l, nil
 }
 
-// Hidden is the size of h.
+// Hidden is the size of h (of one direction).
 func (l *LSTM) Hidden() int { return l.Layers[0].Hidden }
 
+// Directions is 2 for a bidirectional LSTM, else 1.
+func (l *LSTM) Directions() int {
+	if l.Reverse != nil {
+		return 2
+	}
+	return 1
+}
+
+// OutDim is the size of each output step: Directions·Hidden.
+func (l *LSTM) OutDim() int { return l.Directions() * l.Hidden() }
+
+// States is the number of initial or final states h (and c): one per layer
+// and direction, as the first axis of nn.LSTM's h_n.
+func (l *LSTM) States() int { return len(l.Layers) * l.Directions() }
+
 // LSTMOutput is what an LSTM returns: every h_t of the top layer [B, T, H]
-// (zero at padded steps, as pad_packed_sequence gives), and each layer's
-// final state h_n, c_n [B, H] taken at the row's last real step.
+// ([B, T, 2H] bidirectional: [h→_t; h←_t]), zero at padded steps as
+// pad_packed_sequence gives, and the final states h_n, c_n [B, H] in
+// nn.LSTM's order (layer k's forward state at 2k, its backward state at
+// 2k+1 when bidirectional), the forward ones taken at the row's last real
+// step and the backward ones at its first.
 type LSTMOutput struct {
 	Out    *G.Node
 	H, C   []*G.Node
@@ -150,23 +204,69 @@ type LSTMOutput struct {
 // Forward runs the stack over x [B, T, I]. keep is StepMask(lengths, T, H)
 // as a node, or nil when every row has all T steps; at a padded step the
 // state is carried over unchanged: h_t = h_{t−1} + m_t ⊙ (h'_t − h_{t−1}).
-// h0 and c0 give each layer's initial state ([B, H] each) or are nil for
-// zeros.
+// The backward direction runs from step T−1 down to 0 through the same
+// carry, so on a padded row it starts from its initial state at the row's
+// own last real token, as nn.LSTM over pack_padded_sequence does. h0 and c0
+// give each state's initial value (States() of [B, H] each, in h_n's
+// order) or are nil for zeros.
 func (l *LSTM) Forward(g *Graph, x, keep *G.Node, h0, c0 []*G.Node) (out LSTMOutput, err error) {
 	err = g.Block(name(l.Prefix, "lstm"), func() error {
 		if err := l.check(x, keep, h0, c0); err != nil {
 			return err
 		}
+		dirs := l.Directions()
 		seq := x
 		for k, cell := range l.Layers {
-			var h, c *G.Node
-			seq, h, c = l.layer(g, cell, seq, keep, at(h0, k), at(c0, k))
+			if k > 0 {
+				seq = Must(g.ApplyDropout(seq, l.Dropout))
+			}
+			fwd, h, c := l.layer(g, cell, seq, keep, at(h0, dirs*k), at(c0, dirs*k), false)
 			out.H, out.C = append(out.H, h), append(out.C, c)
+			if l.Reverse != nil {
+				bwd, hb, cb := l.layer(g, l.Reverse[k], seq, keep, at(h0, 2*k+1), at(c0, 2*k+1), true)
+				out.H, out.C = append(out.H, hb), append(out.C, cb)
+				fwd = Must(G.Concat(2, fwd, bwd))
+			}
+			seq = fwd
 		}
 		out.Out, out.Layers = seq, len(l.Layers)
 		return nil
 	})
 	return out, err
+}
+
+// Step runs one time step of a one-direction stack, as nn.LSTM over a
+// sequence of length 1 does: x [B, I] and each layer's state h[k], c[k]
+// [B, H] give the top layer's output and every layer's new state, with
+// dropout between layers in training graphs. A decoder that feeds each
+// step's output back (attention, greedy decoding) runs it step by step.
+func (l *LSTM) Step(g *Graph, x *G.Node, h, c []*G.Node) (top *G.Node, hNew, cNew []*G.Node, err error) {
+	err = g.Block(name(l.Prefix, "lstm"), func() error {
+		if l.Reverse != nil {
+			return errors.New("Step runs a one-direction LSTM; a bidirectional one needs the whole sequence")
+		}
+		if x.Dims() != 2 || x.Shape()[1] != l.Layers[0].Input {
+			return badShape("LSTM step input", x.Shape(), "B", l.Layers[0].Input)
+		}
+		if len(h) != len(l.Layers) || len(c) != len(l.Layers) {
+			return errors.Errorf("LSTM has %d layers, got %d h and %d c", len(l.Layers), len(h), len(c))
+		}
+		top = x
+		for k, cell := range l.Layers {
+			if err := cell.checkState(fmt.Sprintf("LSTM layer %d", k), h[k], c[k], x.Shape()[0]); err != nil {
+				return err
+			}
+			if k > 0 {
+				top = Must(g.ApplyDropout(top, l.Dropout))
+			}
+			wih, whh, bih, bhh := cell.params(g)
+			hk, ck := cell.step(Must(ops.Linear(top, wih, bih)), h[k], c[k], whh, bhh)
+			hNew, cNew = append(hNew, hk), append(cNew, ck)
+			top = hk
+		}
+		return nil
+	})
+	return top, hNew, cNew, err
 }
 
 func (l *LSTM) check(x, keep *G.Node, h0, c0 []*G.Node) error {
@@ -177,11 +277,16 @@ func (l *LSTM) check(x, keep *G.Node, h0, c0 []*G.Node) error {
 	if keep != nil && !keep.Shape().Eq(tensor.Shape{B, T, H}) {
 		return badShape("LSTM step mask", keep.Shape(), B, T, H)
 	}
-	if (h0 != nil && len(h0) != len(l.Layers)) || (c0 != nil && len(c0) != len(l.Layers)) {
-		return errors.Errorf("LSTM has %d layers, got %d initial h and %d initial c", len(l.Layers), len(h0), len(c0))
+	n := l.States()
+	if (h0 != nil && len(h0) != n) || (c0 != nil && len(c0) != n) {
+		return errors.Errorf("LSTM has %d layers × %d directions, got %d initial h and %d initial c", len(l.Layers), l.Directions(), len(h0), len(c0))
 	}
-	for k, cell := range l.Layers {
-		if err := cell.checkState(fmt.Sprintf("LSTM layer %d initial", k), at(h0, k), at(c0, k), B); err != nil {
+	for k := 0; k < n; k++ {
+		what := fmt.Sprintf("LSTM layer %d initial", k/l.Directions())
+		if k%l.Directions() == 1 {
+			what = fmt.Sprintf("LSTM layer %d reverse initial", k/2)
+		}
+		if err := l.Layers[k/l.Directions()].checkState(what, at(h0, k), at(c0, k), B); err != nil {
 			return err
 		}
 	}
@@ -197,8 +302,9 @@ func at(ns []*G.Node, k int) *G.Node {
 }
 
 // layer runs one layer over x [B, T, I] from the state h, c (nil for
-// zeros) and returns its outputs [B, T, H] and its final state.
-func (l *LSTM) layer(g *Graph, cell *LSTMCell, x, keep, h, c *G.Node) (seq, hT, cT *G.Node) {
+// zeros), forward or (reverse) from the last step to the first, and
+// returns its outputs [B, T, H] in time order and its final state.
+func (l *LSTM) layer(g *Graph, cell *LSTMCell, x, keep, h, c *G.Node, reverse bool) (seq, hT, cT *G.Node) {
 	B, T, H := x.Shape()[0], x.Shape()[1], cell.Hidden
 	wih, whh, bih, bhh := cell.params(g)
 	zeros := func(which string) *G.Node {
@@ -214,7 +320,11 @@ func (l *LSTM) layer(g *Graph, cell *LSTMCell, x, keep, h, c *G.Node) (seq, hT, 
 	}
 	gxAll := Must(ops.Linear(x, wih, bih)) // W_ih x_t + b_ih for every t in one product
 	outs := make(G.Nodes, T)
-	for t := range T {
+	for i := range T {
+		t := i
+		if reverse {
+			t = T - 1 - i
+		}
 		hNew, cNew := cell.step(Must(ops.Select(gxAll, 1, t)), h, c, whh, bhh)
 		ht := hNew
 		if keep != nil {

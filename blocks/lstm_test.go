@@ -106,3 +106,80 @@ func TestLSTMAtRealSizes(t *testing.T) {
 		})
 	}
 }
+
+// run evaluates nodes of g once and returns their values.
+func runNodes(t *testing.T, g *Graph, nodes ...*G.Node) []G.Value {
+	t.Helper()
+	vals := make([]G.Value, len(nodes))
+	for i, n := range nodes {
+		G.Read(n, &vals[i])
+	}
+	vm := G.NewTapeMachine(g.G)
+	defer vm.Close()
+	require.NoError(t, vm.RunAll())
+	return vals
+}
+
+// TestLSTMStepIsForward runs a 2-layer stack one step at a time (Step, as
+// a decoder does) and over the whole sequence (Forward) from the same
+// initial state: the outputs and final states are the same.
+func TestLSTMStepIsForward(t *testing.T) {
+	s := newStore64(t)
+	l := Must(NewLSTM(s, "lstm", 3, 4, 2))
+	g := NewGraph(s, Eval, 0)
+	B, T := 2, 3
+	x := valued(t, g, "x", gradcheck.Tensor(1, 1, B, T, 3))
+	h0 := []*G.Node{valued(t, g, "h0", gradcheck.Tensor(2, 1, B, 4)), valued(t, g, "h1", gradcheck.Tensor(3, 1, B, 4))}
+	c0 := []*G.Node{valued(t, g, "c0", gradcheck.Tensor(4, 1, B, 4)), valued(t, g, "c1", gradcheck.Tensor(5, 1, B, 4))}
+	whole, err := l.Forward(g, x, nil, h0, c0)
+	require.NoError(t, err)
+	h, c := h0, c0
+	var steps []*G.Node
+	for i := range T {
+		var top *G.Node
+		top, h, c, err = l.Step(g, G.Must(G.Reshape(G.Must(G.Slice(x, nil, G.S(i))), tensor.Shape{B, 3})), h, c)
+		require.NoError(t, err)
+		steps = append(steps, top)
+	}
+	vals := runNodes(t, g, append([]*G.Node{whole.Out, whole.H[1], whole.C[0], h[1], c[0]}, steps...)...)
+	out := vals[0].Data().([]float64)
+	for i := range T {
+		got := vals[5+i].Data().([]float64)
+		for b := range B {
+			require.InDeltaSlice(t, out[(b*T+i)*4:(b*T+i+1)*4], got[b*4:(b+1)*4], 1e-12, "step %d row %d", i, b)
+		}
+	}
+	require.InDeltaSlice(t, vals[1].Data(), vals[3].Data(), 1e-12, "h_n of the top layer")
+	require.InDeltaSlice(t, vals[2].Data(), vals[4].Data(), 1e-12, "c_n of the first layer")
+
+	bi := Must(NewBiLSTM(s, "bi", 3, 4, 1))
+	_, _, _, err = bi.Step(g, h0[0], h0, c0)
+	require.ErrorContains(t, err, "bidirectional")
+}
+
+// TestLSTMDropoutBetweenLayers: nn.LSTM's dropout acts between layers
+// only, in training graphs only. A 1-layer stack trains as it evaluates; a
+// 2-layer one does not.
+func TestLSTMDropoutBetweenLayers(t *testing.T) {
+	for _, tc := range []struct {
+		layers int
+		same   bool
+	}{{1, true}, {2, false}} {
+		s := newStore64(t)
+		l := Must(NewLSTM(s, "lstm", 3, 4, tc.layers))
+		l.Dropout = 0.5
+		var outs []G.Value
+		for _, mode := range []Mode{Eval, Train} {
+			g := NewGraph(s, mode, 7)
+			x := valued(t, g, "x", gradcheck.Tensor(1, 1, 2, 3, 3))
+			o, err := l.Forward(g, x, nil, nil, nil)
+			require.NoError(t, err)
+			outs = append(outs, runNodes(t, g, o.Out)[0])
+		}
+		if tc.same {
+			require.Equal(t, outs[0].Data(), outs[1].Data(), "%d layer", tc.layers)
+		} else {
+			require.NotEqual(t, outs[0].Data(), outs[1].Data(), "%d layers", tc.layers)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package blocks
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -257,11 +256,19 @@ func TestParityLSTMCell(t *testing.T) {
 }
 
 func TestParityLSTM(t *testing.T) {
-	for _, layers := range []int{1, 2} {
-		t.Run(fmt.Sprint(layers), func(t *testing.T) {
-			f := loadFixture(t, fmt.Sprintf("lstm_%dlayer", layers))
+	for _, tc := range []struct {
+		fixture string
+		layers  int
+		bi      bool
+	}{{"lstm_1layer", 1, false}, {"lstm_2layer", 2, false}, {"lstm_bi_2layer", 2, true}} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			f := loadFixture(t, tc.fixture)
 			s := newTestStore(t)
-			l, err := NewLSTM(s, "", 5, 6, layers)
+			newL := NewLSTM
+			if tc.bi {
+				newL = NewBiLSTM
+			}
+			l, err := newL(s, "", 5, 6, tc.layers)
 			require.NoError(t, err)
 			loadParams(t, f, s)
 			g := NewGraph(s, Eval, 0)
@@ -350,6 +357,32 @@ func TestParityAdditiveAttention(t *testing.T) {
 	require.NoError(t, err)
 	p.outputs["context"], p.outputs["alpha"] = ctx, alpha
 	p.check()
+}
+
+func TestParityMultiplicativeAttention(t *testing.T) {
+	for _, tc := range []struct {
+		fixture string
+		score   Score
+		enc     int
+	}{{"luong_dot", Dot, 6}, {"luong_general", General, 7}} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			f := loadFixture(t, tc.fixture)
+			s := newTestStore(t)
+			a, err := NewAttention(s, "", tc.score, 6, tc.enc, 0)
+			require.NoError(t, err)
+			loadParams(t, f, s)
+			g := NewGraph(s, Eval, 0)
+			p := newParity(t, f, g)
+			keys, err := a.Precompute(g, p.input("h"))
+			require.NoError(t, err)
+			mask, err := PaddingMask(tensor.Float32, f.ints(t, "input:key_lengths"), 5)
+			require.NoError(t, err)
+			ctx, alpha, err := a.Attend(g, p.input("s"), keys, p.constInput("mask", mask))
+			require.NoError(t, err)
+			p.outputs["context"], p.outputs["alpha"] = ctx, alpha
+			p.check()
+		})
+	}
 }
 
 func TestParityLayerNorm(t *testing.T) {

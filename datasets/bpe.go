@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/pkg/errors"
@@ -134,21 +136,71 @@ func (t *BPE) Token(id int) (string, bool) {
 	return string(t.tokens[id]), true
 }
 
+// MaxPieceBytes bounds the pre-tokens BPE merges: a longer one (a line of
+// letters or digits without whitespace, a long whitespace run) is cut into
+// pieces of at most this many bytes, each at a UTF-8 character boundary,
+// and each piece is merged alone. Merging costs memory and time in the
+// length of what is merged, so the bound keeps both linear in the text and
+// small; GPT-2's vocabulary has no token longer than 128 bytes, and text
+// whose pre-tokens are shorter than the bound tokenizes exactly as before.
+const MaxPieceBytes = 4096
+
+// cachedPieceBytes bounds the pieces Encode caches: words repeat, long runs
+// rarely do (HF tokenizers' BPE cache has the same bound).
+const cachedPieceBytes = 256
+
 // Encode returns the ids of text. It never returns a special token's id: the
 // literal text "<|endoftext|>" encodes as ordinary bytes.
 func (t *BPE) Encode(text string) []int {
 	out := make([]int, 0, len(text)/4+1) // English averages about 4 bytes a token
-	gpt2Split(text, func(piece string) {
-		for _, id := range t.encodePiece(piece) {
+	var s mergeScratch
+	done := 0 // bytes of text encoded
+	emit := func(piece string) {
+		ids := t.encodePiece(piece, &s)
+		done += len(piece)
+		if len(out)+len(ids) > cap(out) {
+			// Grow once to what the rate so far predicts for the whole
+			// text (and a tenth more), not by repeated doubling.
+			want := int(float64(len(out)+len(ids))*float64(len(text))/float64(done)*1.1) + 16
+			out = slices.Grow(out, want-len(out))
+		}
+		for _, id := range ids {
 			out = append(out, int(id))
 		}
-	})
+	}
+	pieces(text, emit)
 	return out
 }
 
-func (t *BPE) encodePiece(piece string) []int32 {
+// pieces calls yield with each piece BPE merges alone: GPT-2's pre-tokens,
+// those longer than MaxPieceBytes cut at character boundaries. Encoding and
+// training cut alike.
+func pieces(text string, yield func(piece string)) {
+	gpt2Split(text, func(piece string) {
+		for len(piece) > MaxPieceBytes {
+			cut := MaxPieceBytes
+			for cut > 0 && !utf8.RuneStart(piece[cut]) {
+				cut--
+			}
+			if cut == 0 {
+				cut = MaxPieceBytes // not UTF-8: any cut keeps the bytes
+			}
+			yield(piece[:cut])
+			piece = piece[cut:]
+		}
+		yield(piece)
+	})
+}
+
+// encodePiece returns the ids of one piece. The slice is the cache's or
+// the scratch's: read it before the next call.
+func (t *BPE) encodePiece(piece string, s *mergeScratch) []int32 {
 	if len(piece) == 1 {
-		return []int32{t.byte0[piece[0]]}
+		s.out = append(s.out[:0], t.byte0[piece[0]])
+		return s.out
+	}
+	if len(piece) > cachedPieceBytes {
+		return t.mergePiece(piece, s)
 	}
 	t.mu.Lock()
 	ids, ok := t.cache[piece]
@@ -156,7 +208,7 @@ func (t *BPE) encodePiece(piece string) []int32 {
 	if ok {
 		return ids
 	}
-	ids = t.mergePiece(piece)
+	ids = slices.Clone(t.mergePiece(piece, s))
 	t.mu.Lock()
 	if len(t.cache) >= bpeCacheLimit {
 		clear(t.cache)
@@ -166,22 +218,29 @@ func (t *BPE) encodePiece(piece string) []int32 {
 	return ids
 }
 
+// mergeScratch is mergePiece's workspace, reused from piece to piece.
+type mergeScratch struct {
+	ids, next, prev, out []int32
+	h                    mergeHeap
+}
+
 // mergePiece applies the merges to one pre-tokenized word. It keeps the
 // candidate pairs in a heap ordered by (rank, position), so a word of n bytes
-// costs O(n log n) rather than the O(n²) of rescanning after every merge;
-// whitespace runs can make single words very long.
-func (t *BPE) mergePiece(piece string) []int32 {
+// costs O(n log n) rather than the O(n²) of rescanning after every merge.
+// The result is s.out, valid until the next call.
+func (t *BPE) mergePiece(piece string, s *mergeScratch) []int32 {
 	n := len(piece)
-	ids := make([]int32, n)
-	next := make([]int32, n)
-	prev := make([]int32, n)
+	ids := grow(s.ids, n)
+	next := grow(s.next, n)
+	prev := grow(s.prev, n)
+	s.ids, s.next, s.prev = ids, next, prev
 	for i := 0; i < n; i++ {
 		ids[i] = t.byte0[piece[i]]
 		next[i] = int32(i + 1)
 		prev[i] = int32(i - 1)
 	}
 	next[n-1] = -1
-	h := mergeHeap{}
+	h := s.h[:0]
 	for i := 0; i+1 < n; i++ {
 		if m, ok := t.merges[pair{ids[i], ids[i+1]}]; ok {
 			h = append(h, cand{m.rank, int32(i), ids[i], ids[i+1]})
@@ -211,11 +270,21 @@ func (t *BPE) mergePiece(piece string) []int32 {
 			}
 		}
 	}
-	out := make([]int32, 0, 4)
+	s.h = h
+	out := s.out[:0]
 	for i := int32(0); i >= 0; i = next[i] {
 		out = append(out, ids[i])
 	}
+	s.out = out
 	return out
+}
+
+// grow returns b with length n, reallocated only when too small.
+func grow(b []int32, n int) []int32 {
+	if cap(b) < n {
+		return make([]int32, n)
+	}
+	return b[:n]
 }
 
 type cand struct {
@@ -301,8 +370,19 @@ func (t *BPE) Decode(ids []int) (string, error) {
 
 // AddSpecial appends special tokens to the vocabulary (or marks existing
 // non-producible entries such as GPT-2's "<|endoftext|>" as special) and
-// reports their ids.
+// reports their ids. A special token is written <…> or […] ("<|pad|>",
+// "</s>", "[CLS]") unless it holds a character GPT-2's byte table does not
+// print (a space, say): SaveGPT2 stores special tokens as entries no merge
+// produces, and LoadGPT2 tells them by that shape from entries whose merge
+// a truncated vocab.bpe lost.
 func (t *BPE) AddSpecial(tokens ...string) ([]SpecialToken, error) {
+	for _, s := range tokens {
+		if _, mapped := tokenToBytes(s); mapped && !specialShaped(s) {
+			if _, ok := t.SpecialID(s); !ok {
+				return nil, errors.Errorf("datasets: special token %q: a BPE saved in GPT-2's format keeps special tokens as <…> or […] names", s)
+			}
+		}
+	}
 	return t.addSpecials(tokens,
 		func(s string) (int, bool) { id, ok := t.ids[s]; return id, ok },
 		func(s string) bool {
@@ -503,9 +583,28 @@ func loadGPT2(encoder, vocab io.Reader, encName, vocName string) (*BPE, error) {
 	}
 	sort.Ints(unreachable)
 	for _, id := range unreachable {
-		// Entries no merge produces can only be reached by name: special tokens.
+		// Entries no merge produces can only be reached by name: special
+		// tokens. One that looks like an ordinary token is a merge that
+		// vocab.bpe lacks; taken as special, text would encode byte by
+		// byte where it should be one token.
+		if _, mapped := tokenToBytes(names[id]); mapped && !specialShaped(names[id]) {
+			return nil, errors.Errorf("datasets: %s: entry %q (id %d) is neither a byte nor produced by a merge in %s "+
+				"(%d merges read): a truncated %s, or one of another vocabulary?", encName, names[id], id, vocName, len(t.order), vocName)
+		}
 		t.tokens[id] = []byte(names[id])
 		t.set(names[id], id)
 	}
 	return t, nil
+}
+
+// specialShaped reports whether name is written as special tokens are:
+// GPT-2's "<|endoftext|>", and the <…> and […] of other vocabularies
+// ("<pad>", "</s>", "[CLS]"), without whitespace. A saved BPE's special
+// tokens must be (see AddSpecial) so that LoadGPT2 can tell them from
+// entries whose merge is missing.
+func specialShaped(name string) bool {
+	if len(name) < 3 || strings.ContainsFunc(name, unicode.IsSpace) {
+		return false
+	}
+	return (name[0] == '<' && name[len(name)-1] == '>') || (name[0] == '[' && name[len(name)-1] == ']')
 }

@@ -44,9 +44,10 @@ func NewBPETrainer(cfg BPEConfig) (*BPETrainer, error) {
 	return &BPETrainer{cfg: cfg, counts: map[string]int64{}}, nil
 }
 
-// Add counts the words of text.
+// Add counts the words of text (pieces of at most MaxPieceBytes, as
+// Encode merges them).
 func (tr *BPETrainer) Add(text string) {
-	gpt2Split(text, func(p string) { tr.counts[p]++ })
+	pieces(text, func(p string) { tr.counts[p]++ })
 }
 
 // AddReader counts the words of everything r yields. It reads in chunks cut

@@ -251,12 +251,32 @@ func TestAligned(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(tgt, []byte("Guten Morgen.\n"), 0o644))
 	_, err = LoadAligned(src, tgt)
-	assert.EqualError(t, err, fmt.Sprintf("datasets: %s: has 1 lines but %s has more; expected line-aligned files", tgt, src))
+	assert.EqualError(t, err, fmt.Sprintf("datasets: %s: has 2 lines but %s has 1; expected line-aligned files", src, tgt))
 	require.NoError(t, os.WriteFile(tgt, []byte("Guten Morgen.\n \n"), 0o644))
 	_, err = LoadAligned(src, tgt)
 	assert.EqualError(t, err, fmt.Sprintf("datasets: %s:2: empty sentence", tgt))
 	_, err = LoadAligned(filepath.Join(dir, "missing"), tgt)
 	assert.Error(t, err)
+
+	// Skipping empty lines instead, counted; both counts when they differ.
+	require.NoError(t, os.WriteFile(src, []byte("Good morning.\n\nThank you.\nSee you.\n"), 0o644))
+	require.NoError(t, os.WriteFile(tgt, []byte("Guten Morgen.\nLeer.\nDanke.\n \n"), 0o644))
+	pairs, rep, err := LoadAlignedWith(src, tgt, EmptySkip)
+	require.NoError(t, err)
+	assert.Equal(t, []Pair{{"Good morning.", "Guten Morgen."}, {"Thank you.", "Danke."}}, pairs)
+	assert.Equal(t, ParallelReport{Pairs: 2, SkippedEmpty: 2}, rep)
+	require.NoError(t, os.WriteFile(tgt, []byte("a\nb\nc\nd\ne\nf\n"), 0o644))
+	_, _, err = LoadAlignedWith(src, tgt, EmptySkip)
+	assert.EqualError(t, err, fmt.Sprintf("datasets: %s: has 4 lines but %s has 6; expected line-aligned files", src, tgt))
+}
+
+func TestParallelTSVSkipsEmpty(t *testing.T) {
+	pairs, rep, err := ReadParallelTSVWith(strings.NewReader("a\tb\n\t\nc\t \n\n \td\ne\tf\n"), "p.tsv", EmptySkip)
+	require.NoError(t, err)
+	assert.Equal(t, []Pair{{"a", "b"}, {"e", "f"}}, pairs)
+	assert.Equal(t, ParallelReport{Pairs: 2, SkippedEmpty: 4}, rep)
+	_, _, err = ReadParallelTSVWith(strings.NewReader("a\tb\nc\td\te\n"), "p.tsv", EmptySkip)
+	assert.ErrorContains(t, err, "p.tsv:2: expected 2 tab-separated columns (source, target), got 3")
 }
 
 func FuzzReadParallel(f *testing.F) {

@@ -21,69 +21,142 @@ func Swap(pairs []Pair) []Pair {
 	return out
 }
 
+// EmptyLines says what the parallel readers do with a pair whose source or
+// target is empty (or only spaces).
+type EmptyLines int
+
+const (
+	// EmptyError stops with a *ParseError naming the file and line.
+	EmptyError EmptyLines = iota
+	// EmptySkip leaves the pair out and counts it in
+	// ParallelReport.SkippedEmpty.
+	EmptySkip
+)
+
+// ParallelReport counts what a parallel reader did.
+type ParallelReport struct {
+	Pairs        int // pairs returned
+	SkippedEmpty int // pairs left out for an empty side (EmptySkip)
+}
+
 // ReadParallelTSV reads lines of "source<TAB>target". name is used in errors.
+// An empty side is an error.
 func ReadParallelTSV(r io.Reader, name string) ([]Pair, error) {
+	out, _, err := ReadParallelTSVWith(r, name, EmptyError)
+	return out, err
+}
+
+// ReadParallelTSVWith is ReadParallelTSV with a choice of what an empty
+// side does.
+func ReadParallelTSVWith(r io.Reader, name string, empty EmptyLines) ([]Pair, ParallelReport, error) {
 	lr := newLineReader(r, name)
 	var out []Pair
+	var rep ParallelReport
 	for {
 		line, ok, err := lr.next()
 		if err != nil {
-			return nil, err
+			return nil, rep, err
 		}
 		if !ok {
-			return out, nil
+			rep.Pairs = len(out)
+			return out, rep, nil
+		}
+		if empty == EmptySkip && strings.TrimSpace(line) == "" {
+			rep.SkippedEmpty++
+			continue
 		}
 		cols, err := lr.columns(line, 2, "source, target")
 		if err != nil {
-			return nil, err
+			return nil, rep, err
 		}
-		if err := lr.nonEmpty(cols[0], "source"); err != nil {
-			return nil, err
-		}
-		if err := lr.nonEmpty(cols[1], "target"); err != nil {
-			return nil, err
+		if skip, err := emptyPair(empty, &rep, lr, cols[0], "source", lr, cols[1], "target"); err != nil || skip {
+			if err != nil {
+				return nil, rep, err
+			}
+			continue
 		}
 		out = append(out, Pair{cols[0], cols[1]})
 	}
 }
 
+// emptyPair applies the empty-lines policy to a pair: skip it (counted),
+// or an error naming the empty side's file and line.
+func emptyPair(empty EmptyLines, rep *ParallelReport, ls *lineReader, s, sWhat string, lt *lineReader, t, tWhat string) (bool, error) {
+	if strings.TrimSpace(s) != "" && strings.TrimSpace(t) != "" {
+		return false, nil
+	}
+	if empty == EmptySkip {
+		rep.SkippedEmpty++
+		return true, nil
+	}
+	if err := ls.nonEmpty(s, sWhat); err != nil {
+		return false, err
+	}
+	return false, lt.nonEmpty(t, tWhat)
+}
+
 // LoadParallelTSV reads a TSV file of "source<TAB>target" lines.
 func LoadParallelTSV(path string) ([]Pair, error) {
+	out, _, err := LoadParallelTSVWith(path, EmptyError)
+	return out, err
+}
+
+// LoadParallelTSVWith is LoadParallelTSV with a choice of what an empty
+// side does.
+func LoadParallelTSVWith(path string, empty EmptyLines) ([]Pair, ParallelReport, error) {
 	f, err := openFile(path)
 	if err != nil {
-		return nil, err
+		return nil, ParallelReport{}, err
 	}
 	defer f.Close()
-	return ReadParallelTSV(f, path)
+	return ReadParallelTSVWith(f, path, empty)
 }
 
 // ReadAligned reads two line-aligned texts: line i of src translates line i
 // of tgt. Both must have the same number of lines and no empty line.
 func ReadAligned(src io.Reader, srcName string, tgt io.Reader, tgtName string) ([]Pair, error) {
+	out, _, err := ReadAlignedWith(src, srcName, tgt, tgtName, EmptyError)
+	return out, err
+}
+
+// ReadAlignedWith is ReadAligned with a choice of what an empty line does.
+// Files of different line counts are an error that names both counts.
+func ReadAlignedWith(src io.Reader, srcName string, tgt io.Reader, tgtName string, empty EmptyLines) ([]Pair, ParallelReport, error) {
 	ls, lt := newLineReader(src, srcName), newLineReader(tgt, tgtName)
 	var out []Pair
+	var rep ParallelReport
 	for {
 		s, okS, err := ls.next()
 		if err != nil {
-			return nil, err
+			return nil, rep, err
 		}
 		t, okT, err := lt.next()
 		if err != nil {
-			return nil, err
+			return nil, rep, err
 		}
 		switch {
 		case !okS && !okT:
-			return out, nil
-		case !okS:
-			return nil, parseErr(srcName, 0, "has %d lines but %s has more; expected line-aligned files", ls.line, tgtName)
-		case !okT:
-			return nil, parseErr(tgtName, 0, "has %d lines but %s has more; expected line-aligned files", lt.line, srcName)
+			rep.Pairs = len(out)
+			return out, rep, nil
+		case okS != okT:
+			for _, lr := range []*lineReader{ls, lt} { // count the longer file to the end
+				for {
+					_, ok, err := lr.next()
+					if err != nil {
+						return nil, rep, err
+					}
+					if !ok {
+						break
+					}
+				}
+			}
+			return nil, rep, parseErr(srcName, 0, "has %d lines but %s has %d; expected line-aligned files", ls.line, tgtName, lt.line)
 		}
-		if err := ls.nonEmpty(s, "sentence"); err != nil {
-			return nil, err
-		}
-		if err := lt.nonEmpty(t, "sentence"); err != nil {
-			return nil, err
+		if skip, err := emptyPair(empty, &rep, ls, s, "sentence", lt, t, "sentence"); err != nil || skip {
+			if err != nil {
+				return nil, rep, err
+			}
+			continue
 		}
 		out = append(out, Pair{s, t})
 	}
@@ -91,17 +164,23 @@ func ReadAligned(src io.Reader, srcName string, tgt io.Reader, tgtName string) (
 
 // LoadAligned reads two line-aligned files.
 func LoadAligned(srcPath, tgtPath string) ([]Pair, error) {
+	out, _, err := LoadAlignedWith(srcPath, tgtPath, EmptyError)
+	return out, err
+}
+
+// LoadAlignedWith is LoadAligned with a choice of what an empty line does.
+func LoadAlignedWith(srcPath, tgtPath string, empty EmptyLines) ([]Pair, ParallelReport, error) {
 	fs, err := openFile(srcPath)
 	if err != nil {
-		return nil, err
+		return nil, ParallelReport{}, err
 	}
 	defer fs.Close()
 	ft, err := openFile(tgtPath)
 	if err != nil {
-		return nil, err
+		return nil, ParallelReport{}, err
 	}
 	defer ft.Close()
-	return ReadAligned(fs, srcPath, ft, tgtPath)
+	return ReadAlignedWith(fs, srcPath, ft, tgtPath, empty)
 }
 
 var (

@@ -39,7 +39,7 @@ func BenchmarkGPT(b *testing.B) {
 	for _, s := range sizes {
 		b.Run(s.name, func(b *testing.B) {
 			b.Logf("%s: %d layers, d %d, %d heads, ctx %d, vocab %d, batch %d, dropout %.1f, BLAS %s",
-				s.name, s.cfg.NLayer, s.cfg.NEmbd, s.cfg.NHead, s.cfg.NPositions, s.cfg.VocabSize, s.batch, s.cfg.ResidPdrop, ops.BLASName)
+				s.name, s.cfg.NLayer, s.cfg.NEmbd, s.cfg.NHead, s.cfg.NPositions, s.cfg.VocabSize, s.batch, s.cfg.ResidPdrop, ops.BLASKernel())
 			b.Run("train", func(b *testing.B) { benchTrain(b, s.cfg, s.batch) })
 			b.Run("forward", func(b *testing.B) { benchForward(b, s.cfg, s.batch) })
 			b.Run("generate", func(b *testing.B) { benchGenerate(b, s.cfg) })

@@ -19,11 +19,12 @@ import (
 )
 
 type reference struct {
-	IDs     []int     `json:"ids"`
-	Shape   []int     `json:"shape"`
-	Logits  []float64 `json:"logits"`
-	Prompts [][]int   `json:"prompts"`
-	Greedy  [][]int   `json:"greedy"`
+	IDs       []int       `json:"ids"`
+	Shape     []int       `json:"shape"`
+	Logits    []float64   `json:"logits"`
+	Prompts   [][]int     `json:"prompts"`
+	Greedy    [][]int     `json:"greedy"`
+	Attention [][]float64 `json:"attention"`
 }
 
 func loadReference(t *testing.T, dir string) reference {
@@ -60,7 +61,7 @@ func newDecoder(t *testing.T, m *Model, cfg DecoderConfig) *Decoder {
 // TestParityWithTorchHFLayout loads a torch-written openai-gpt directory
 // and compares logits over 2 × 32 tokens and greedy continuations.
 func TestParityWithTorchHFLayout(t *testing.T) {
-	for _, name := range []string{"hf-gelu", "hf-gelu-new"} {
+	for _, name := range []string{"hf-gelu", "hf-silu"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata", name)
 			ref := loadReference(t, dir)
@@ -88,7 +89,7 @@ func TestParityWithTorchHFLayout(t *testing.T) {
 // full recomputation gives, at every step, for a batch of prompts of
 // different lengths, including past the window (where both slide).
 func TestCachedAndUncachedLogitsAgree(t *testing.T) {
-	m, err := Load(filepath.Join("testdata", "hf-gelu-new"))
+	m, err := Load(filepath.Join("testdata", "hf-gelu"))
 	require.NoError(t, err)
 	prompts := [][]int{{1, 2, 3, 4, 5, 6, 7}, {9}}
 	cfg := decode.GenerateConfig{Limits: decode.Limits{MaxLen: 45}, KeepLogits: true, Sampling: decode.Sampling{Temperature: 0.8, TopK: 20, Seed: 3}}
@@ -132,10 +133,10 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	c := Tiny()
-	c.NEmbd, c.NHead, c.AFN, c.AttnPdrop = 60, 7, "swish", 1
+	c.NEmbd, c.NHead, c.AFN, c.AttnPdrop = 60, 7, "tanh", 1
 	err := c.Validate()
 	require.Error(t, err)
-	for _, want := range []string{"n_embd 60 is not divisible by n_head 7", `afn "swish"`, "attn_pdrop 1"} {
+	for _, want := range []string{"n_embd 60 is not divisible by n_head 7", `afn "tanh" is not one of gelu, relu, silu, swish (HuggingFace's) or gelu_erf`, "attn_pdrop 1"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	_, err = Preset("huge")
@@ -218,7 +219,7 @@ func TestGenerationIdsUnchanged(t *testing.T) {
 	require.NoError(t, err)
 	var want map[string][][]int
 	require.NoError(t, json.Unmarshal(b, &want))
-	hf, err := Load(filepath.Join("testdata", "hf-gelu-new"))
+	hf, err := Load(filepath.Join("testdata", "hf-gelu"))
 	require.NoError(t, err)
 	cfg := Tiny()
 	cfg.VocabSize, cfg.NPositions, cfg.NLayer = 30, 8, 1

@@ -36,12 +36,18 @@ const (
 	// Each token attends to the cached keys and values instead of
 	// recomputing its prefix, so token t costs O(t), not O(t²).
 	KindDecode = "decode"
+	// KindAttention is the window without targets (Key.Mode Eval): "ids"
+	// → "logits" and each layer's attention weights "attention.l"
+	// [B, h, T, T], α_ij = softmax_j(q_i·k_j/√d_k) with j ≤ i, the
+	// weights the model itself computes (for pictures of them).
+	KindAttention = "attention"
 )
 
 // window adds the language model over batch windows of steps tokens to g
-// (KindLM with a loss, KindLogits without). The causal mask and the
-// position ids are fixed values of the graph.
-func (m *Model) window(g *blocks.Graph, batch, steps int, withLoss bool) (train.Built, error) {
+// (KindLM with a loss, KindLogits without, KindAttention with the
+// attention weights). The causal mask and the position ids are fixed
+// values of the graph.
+func (m *Model) window(g *blocks.Graph, batch, steps int, kind string) (train.Built, error) {
 	var b train.Built
 	ids, err := g.Input("ids", tensor.Shape{batch * steps}, tensor.Int)
 	if err != nil {
@@ -59,7 +65,7 @@ func (m *Model) window(g *blocks.Graph, batch, steps int, withLoss bool) (train.
 	if err != nil {
 		return b, err
 	}
-	h, _, err := m.Hidden(g, ids, pos, mask, batch, steps, nil)
+	h, _, alphas, err := m.hidden(g, ids, pos, mask, batch, steps, nil)
 	if err != nil {
 		return b, err
 	}
@@ -69,7 +75,13 @@ func (m *Model) window(g *blocks.Graph, batch, steps int, withLoss bool) (train.
 	}
 	b.Inputs = map[string]*G.Node{"ids": ids}
 	b.Outputs = map[string]*G.Node{"logits": logits}
-	if !withLoss {
+	switch kind {
+	case KindAttention:
+		for l, a := range alphas {
+			b.Outputs["attention."+strconv.Itoa(l)] = a
+		}
+		return b, nil
+	case KindLogits:
 		return b, nil
 	}
 	targets, err := g.Input("targets", tensor.Shape{batch * steps})
@@ -172,7 +184,7 @@ func (m *Model) checkKey(key train.Key) error {
 		return errors.Errorf("gpt: key %v: GPT takes no source or choices", key)
 	}
 	switch key.Kind {
-	case KindLM, KindLogits:
+	case KindLM, KindLogits, KindAttention:
 		if key.Cache != 0 {
 			return errors.Errorf("gpt: key %v: a window program has no cache", key)
 		}
@@ -184,7 +196,7 @@ func (m *Model) checkKey(key train.Key) error {
 			return errors.Errorf("gpt: key %v: a decode step takes 1 token and a cache capacity in [1, n_positions %d)", key, m.Config.NPositions)
 		}
 	default:
-		return errors.Errorf("gpt: key %v: unknown kind %q (want %q, %q or %q)", key, key.Kind, KindLM, KindLogits, KindDecode)
+		return errors.Errorf("gpt: key %v: unknown kind %q (want %q, %q, %q or %q)", key, key.Kind, KindLM, KindLogits, KindDecode, KindAttention)
 	}
 	return nil
 }

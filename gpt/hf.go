@@ -23,14 +23,6 @@ const (
 	WeightsFile = "model.safetensors"
 )
 
-// hfConfig is config.json as transformers writes it for openai-gpt: the
-// Config keys plus the fields transformers needs to pick the class (see
-// Config.MarshalJSON, which writes them).
-type hfConfig struct {
-	Config
-	ModelType string `json:"model_type"`
-}
-
 // Save writes the model as a HuggingFace openai-gpt directory: config.json
 // and model.safetensors with HF's names and layouts (Conv1D weights
 // [in, out]). Both files are written atomically.
@@ -52,24 +44,19 @@ func (m *Model) Save(dir string) error {
 	return errors.Wrap(safetensors.Write(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}), "gpt: save weights")
 }
 
-// ReadConfig reads and validates dir/config.json.
+// ReadConfig reads and validates dir/config.json (see ParseConfig; keys it
+// does not hold take transformers' defaults, the paper's configuration).
 func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, ConfigFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, errors.Wrap(err, "gpt")
 	}
-	hc := hfConfig{Config: Paper()} // transformers' defaults for absent keys
-	if err := json.Unmarshal(b, &hc); err != nil {
+	c, err := parseConfig(b, Paper())
+	if err != nil {
 		return Config{}, errors.Wrapf(err, "gpt: %s", path)
 	}
-	if hc.ModelType != "" && hc.ModelType != ModelType {
-		return Config{}, errors.Errorf("gpt: %s: model_type %q is not openai-gpt", path, hc.ModelType)
-	}
-	if err := hc.Config.Validate(); err != nil {
-		return Config{}, errors.Wrapf(err, "gpt: %s", path)
-	}
-	return hc.Config, nil
+	return c, nil
 }
 
 // Load reads a HuggingFace openai-gpt directory (config.json,

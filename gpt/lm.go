@@ -11,8 +11,10 @@ import (
 // LM is the model as the engine sees it: the one adapter from GPT to
 // train.Model. Its programs (train.Key.Kind) are the language model over
 // windows with its loss (KindLM: what the Trainer trains and evaluates),
-// the same without targets (KindLogits) and a decoding step against a
-// key/value cache (KindDecode); Decoder runs the last two for decode/.
+// the same without targets (KindLogits) or with each layer's attention
+// weights (KindAttention, for pictures), and a decoding step against a
+// key/value cache (KindDecode); Decoder runs KindLogits and KindDecode for
+// decode/.
 type LM struct{ *Model }
 
 var _ train.Model = LM{}
@@ -26,13 +28,10 @@ func (l LM) Build(g *blocks.Graph, key train.Key) (train.Built, error) {
 	if err := l.checkKey(key); err != nil {
 		return train.Built{}, err
 	}
-	switch key.Kind {
-	case KindLogits:
-		return l.window(g, key.Batch, key.Len, false)
-	case KindDecode:
+	if key.Kind == KindDecode {
 		return l.decodeStep(g, key.Batch, key.Cache)
 	}
-	return l.window(g, key.Batch, key.Len, true)
+	return l.window(g, key.Batch, key.Len, key.Kind)
 }
 
 // Batch turns B windows of T ids and their targets into the engine's batch,

@@ -57,7 +57,7 @@ func newModel(cfg Config, s *blocks.Store) (*Model, error) {
 	if m.positions, err = blocks.NewLearnedPositions(s, "positions_embed", cfg.NPositions, cfg.NEmbd, w); err != nil {
 		return nil, err
 	}
-	act := map[string]blocks.Activation{"gelu": blocks.GELUExact, "gelu_new": blocks.GELU, "relu": blocks.ReLU}[cfg.AFN]
+	act := activations[cfg.AFN]
 	for i := 0; i < cfg.NLayer; i++ {
 		b, err := newBlock(s, fmt.Sprintf("h.%d", i), cfg, act, w)
 		if err != nil {
@@ -108,16 +108,29 @@ func newBlock(s *blocks.Store, prefix string, cfg Config, act blocks.Activation,
 // when not nil, holds the cached keys and values of earlier positions (see
 // Attention.Forward).
 func (b *Block) Forward(g *blocks.Graph, x, mask *G.Node, past *KV) (h *G.Node, kv KV, err error) {
+	h, kv, _, err = b.forward(g, x, mask, past)
+	return h, kv, err
+}
+
+// forward is Forward that also returns the attention weights α
+// [B, h, T, T_k].
+func (b *Block) forward(g *blocks.Graph, x, mask *G.Node, past *KV) (h *G.Node, kv KV, alpha *G.Node, err error) {
 	err = g.Block(b.Prefix, func() error {
 		var a *G.Node
-		a, kv = blocks.Must2(b.Attn.Forward(g, x, mask, past))
+		a, kv, alpha = must3(b.Attn.attend(g, x, mask, past))
 		a = blocks.Must(g.ApplyDropout(a, b.resid))
 		n := blocks.Must(b.LN1.Forward(g, blocks.Must(G.Add(x, a))))
 		m := blocks.Must(g.ApplyDropout(blocks.Must(b.MLP.Forward(g, n)), b.resid))
 		h = blocks.Must(b.LN2.Forward(g, blocks.Must(G.Add(n, m))))
 		return nil
 	})
-	return h, kv, err
+	return h, kv, alpha, err
+}
+
+// must3 is blocks.Must2 for three results.
+func must3[A, B, C any](a A, b B, c C, err error) (A, B, C) {
+	blocks.Must(struct{}{}, err)
+	return a, b, c
 }
 
 // Attention is GPT's masked multi-head self-attention with HF's Conv1D
@@ -156,6 +169,13 @@ type KV struct{ K, V *G.Node }
 // T_k = P + T. It returns the output [B, T, d] and this call's own keys and
 // values (for the cache).
 func (a *Attention) Forward(g *blocks.Graph, x, mask *G.Node, past *KV) (out *G.Node, kv KV, err error) {
+	out, kv, _, err = a.attend(g, x, mask, past)
+	return out, kv, err
+}
+
+// attend is Forward that also returns the attention weights
+// α = softmax(Q·Kᵀ/√d_k + mask) [B, h, T, T_k], before dropout.
+func (a *Attention) attend(g *blocks.Graph, x, mask *G.Node, past *KV) (out *G.Node, kv KV, alpha *G.Node, err error) {
 	err = g.Block(a.Prefix, func() error {
 		w := blocks.Must(g.Param(a.Prefix + ".c_attn.weight"))
 		b := blocks.Must(g.Param(a.Prefix + ".c_attn.bias"))
@@ -166,11 +186,12 @@ func (a *Attention) Forward(g *blocks.Graph, x, mask *G.Node, past *KV) (out *G.
 		if past != nil {
 			k, v = blocks.Must(ops.AppendSteps(past.K, k)), blocks.Must(ops.AppendSteps(past.V, v))
 		}
-		ctx, _ := blocks.Must2(blocks.ScaledDotProductAttention(g, q, k, v, mask, a.dropout))
+		var ctx *G.Node
+		ctx, alpha = blocks.Must2(blocks.ScaledDotProductAttention(g, q, k, v, mask, a.dropout))
 		out = blocks.Must(a.CProj.Forward(g, blocks.Must(ops.MergeHeads(ctx))))
 		return nil
 	})
-	return out, kv, err
+	return out, kv, alpha, err
 }
 
 // Layers returns the model's blocks.
@@ -182,27 +203,34 @@ func (m *Model) Layers() []*Block { return m.layers }
 // nil, holds each layer's past keys and values and the function returns each
 // layer's new ones.
 func (m *Model) Hidden(g *blocks.Graph, ids, pos, mask *G.Node, batch, steps int, cache []KV) (h *G.Node, kvs []KV, err error) {
+	h, kvs, _, err = m.hidden(g, ids, pos, mask, batch, steps, cache)
+	return h, kvs, err
+}
+
+// hidden is Hidden that also returns each layer's attention weights.
+func (m *Model) hidden(g *blocks.Graph, ids, pos, mask *G.Node, batch, steps int, cache []KV) (h *G.Node, kvs []KV, alphas []*G.Node, err error) {
 	if cache != nil && len(cache) != len(m.layers) {
-		return nil, nil, errors.Errorf("gpt: cache has %d layers, model has %d", len(cache), len(m.layers))
+		return nil, nil, nil, errors.Errorf("gpt: cache has %d layers, model has %d", len(cache), len(m.layers))
 	}
 	err = blocks.Build(func() error {
 		u := blocks.Must(m.tokens.Forward(g, ids, batch, steps))
 		p := blocks.Must(m.positions.Forward(g, pos, batch, steps))
 		h = blocks.Must(g.ApplyDropout(blocks.Must(G.Add(u, p)), m.Config.EmbdPdrop))
 		kvs = make([]KV, len(m.layers))
+		alphas = make([]*G.Node, len(m.layers))
 		for i, b := range m.layers {
 			var past *KV
 			if cache != nil {
 				past = &cache[i]
 			}
-			h, kvs[i] = blocks.Must2(b.Forward(g, h, mask, past))
+			h, kvs[i], alphas[i] = must3(b.forward(g, h, mask, past))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return h, kvs, nil
+	return h, kvs, alphas, nil
 }
 
 // Logits is h·W_eᵀ, the output layer tied to the token embedding: [.., V].

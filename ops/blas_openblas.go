@@ -31,6 +31,10 @@ import (
 // BLASName names the BLAS this build uses.
 const BLASName = "openblas"
 
+// BLASKernel names the kernel that runs float32 products: OpenBLAS's own
+// choice, "openblas".
+func BLASKernel() string { return "openblas" }
+
 func init() {
 	G.Use(netlib.Implementation{})
 }

@@ -13,6 +13,7 @@ import (
 
 func TestBLASIsOpenBLAS(t *testing.T) {
 	require.Equal(t, "openblas", BLASName)
+	require.Equal(t, "openblas", BLASKernel())
 	require.IsType(t, netlib.Implementation{}, G.WhichBLAS())
 	// A product through the C library: [1 2; 3 4]·[5 6; 7 8] = [19 22; 43 50].
 	c := make([]float32, 4)

@@ -5,6 +5,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/seq2gpt/seq2gpt/internal/vecmath"
 )
 
 // GELUForm picks the GELU formula.
@@ -27,7 +29,9 @@ func (f GELUForm) String() string {
 	return "tanh"
 }
 
-// GELU is the Gaussian error linear unit, elementwise.
+// GELU is the Gaussian error linear unit, elementwise. Float32 runs on
+// internal/vecmath's vectorised kernels (a few ulp, the bounds in its
+// documentation); float64, for gradient checks, on package math.
 func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 	return apply(kernel{
 		name: "GELU", params: form.String(),
@@ -40,7 +44,7 @@ func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 			y := newLike(t[0], t[0].Shape())
 			switch d := t[0].Data().(type) {
 			case []float32:
-				geluFwd(d, y.Data().([]float32), form)
+				geluFwd32(d, y.Data().([]float32), form)
 			case []float64:
 				geluFwd(d, y.Data().([]float64), form)
 			}
@@ -56,7 +60,7 @@ func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 					dx := newLike(t[0], t[0].Shape())
 					switch d := t[0].Data().(type) {
 					case []float32:
-						geluBack(d, t[1].Data().([]float32), dx.Data().([]float32), form)
+						geluBack32(d, t[1].Data().([]float32), dx.Data().([]float32), form)
 					case []float64:
 						geluBack(d, t[1].Data().([]float64), dx.Data().([]float64), form)
 					}
@@ -73,6 +77,22 @@ const (
 	invSqrt2    = 0.7071067811865476 // 1/√2
 	invSqrt2Pi  = 0.3989422804014327 // 1/√(2π)
 )
+
+func geluFwd32(x, y []float32, form GELUForm) {
+	if form == GELUErf {
+		vecmath.GELU(y, x)
+	} else {
+		vecmath.GELUTanh(y, x)
+	}
+}
+
+func geluBack32(x, dy, dx []float32, form GELUForm) {
+	if form == GELUErf {
+		vecmath.GELUGrad(dx, x, dy)
+	} else {
+		vecmath.GELUTanhGrad(dx, x, dy)
+	}
+}
 
 func geluFwd[T floats](x, y []T, form GELUForm) {
 	for i, v := range x {

@@ -7,6 +7,8 @@ import (
 	"github.com/pkg/errors"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/seq2gpt/seq2gpt/internal/vecmath"
 )
 
 // SoftMax is the attention softmax over the last axis:
@@ -23,6 +25,8 @@ import (
 // maximum with the tensor's first element and returns NaN once a row sits
 // ~90 below it; this one subtracts each row's own maximum. Fusing the scale
 // and the mask also saves two nodes and a broadcast copy per attention.
+// Float32 runs on internal/vecmath's vectorised kernels (e^x within 1 ulp,
+// sums in float64); float64, for gradient checks, on package math.
 func SoftMax(x, mask *G.Node, scale float64) (*G.Node, error) {
 	in := []*G.Node{x}
 	ranks := []int{x.Dims()}
@@ -62,7 +66,7 @@ func SoftMax(x, mask *G.Node, scale float64) (*G.Node, error) {
 			switch d := t[0].Data().(type) {
 			case []float32:
 				m, _ := md.([]float32)
-				softmaxRows(d, m, y.Data().([]float32), n, float32(scale), mrow)
+				softmaxRows32(d, m, y.Data().([]float32), n, float32(scale), mrow)
 			case []float64:
 				m, _ := md.([]float64)
 				softmaxRows(d, m, y.Data().([]float64), n, scale, mrow)
@@ -104,6 +108,21 @@ func maskLayout(xs, ms tensor.Shape) (func(int) int, error) {
 		}, nil
 	}
 	return nil, bad
+}
+
+// softmaxRows32 is softmaxRows on vecmath: y = scale·x + mask in one
+// rounding, then the row's softmax in place.
+func softmaxRows32(x, mask, y []float32, n int, scale float32, mrow func(int) int) {
+	for r := 0; r < len(x)/n; r++ {
+		xr, yr := x[r*n:(r+1)*n], y[r*n:(r+1)*n]
+		if mask != nil {
+			m := mrow(r)
+			vecmath.AXPY(yr, scale, xr, mask[m*n:(m+1)*n])
+		} else {
+			vecmath.Affine(yr, xr, scale, 0)
+		}
+		vecmath.Softmax(yr, yr)
+	}
 }
 
 func softmaxRows[T floats](x, mask, y []T, n int, scale T, mrow func(int) int) {
@@ -155,13 +174,19 @@ func softmaxGrad(y, dy *G.Node, scale float64) (*G.Node, error) {
 			dx := newLike(t[0], ys)
 			switch d := t[0].Data().(type) {
 			case []float32:
-				softmaxBack(d, t[1].Data().([]float32), dx.Data().([]float32), n, float32(scale))
+				softmaxBack32(d, t[1].Data().([]float32), dx.Data().([]float32), n, float32(scale))
 			case []float64:
 				softmaxBack(d, t[1].Data().([]float64), dx.Data().([]float64), n, scale)
 			}
 			return dx, nil
 		},
 	}, y, dy)
+}
+
+func softmaxBack32(y, dy, dx []float32, n int, scale float32) {
+	for r := 0; r < len(y); r += n {
+		vecmath.SoftmaxGrad(dx[r:r+n], y[r:r+n], dy[r:r+n], scale)
+	}
 }
 
 func softmaxBack[T floats](y, dy, dx []T, n int, scale T) {
@@ -192,7 +217,7 @@ func LogSoftMax(x *G.Node) (*G.Node, error) {
 			y := newLike(t[0], xs)
 			switch d := t[0].Data().(type) {
 			case []float32:
-				logSoftmaxRows(d, y.Data().([]float32), xs[len(xs)-1])
+				logSoftmaxRows32(d, y.Data().([]float32), xs[len(xs)-1])
 			case []float64:
 				logSoftmaxRows(d, y.Data().([]float64), xs[len(xs)-1])
 			}
@@ -208,7 +233,7 @@ func LogSoftMax(x *G.Node) (*G.Node, error) {
 					dx := newLike(t[0], ys)
 					switch d := t[0].Data().(type) {
 					case []float32:
-						logSoftmaxBack(d, t[1].Data().([]float32), dx.Data().([]float32), ys[len(ys)-1])
+						logSoftmaxBack32(d, t[1].Data().([]float32), dx.Data().([]float32), ys[len(ys)-1])
 					case []float64:
 						logSoftmaxBack(d, t[1].Data().([]float64), dx.Data().([]float64), ys[len(ys)-1])
 					}
@@ -218,6 +243,12 @@ func LogSoftMax(x *G.Node) (*G.Node, error) {
 			return G.Nodes{dx}, err
 		},
 	}, x)
+}
+
+func logSoftmaxRows32(x, y []float32, n int) {
+	for r := 0; r < len(x); r += n {
+		vecmath.LogSoftmax(y[r:r+n], x[r:r+n])
+	}
 }
 
 func logSoftmaxRows[T floats](x, y []T, n int) {
@@ -243,6 +274,12 @@ func logSumExp[T floats](x []T) T {
 		sum += math.Exp(float64(v - maxv))
 	}
 	return maxv + T(math.Log(sum))
+}
+
+func logSoftmaxBack32(y, dy, dx []float32, n int) {
+	for r := 0; r < len(y); r += n {
+		vecmath.LogSoftmaxGrad(dx[r:r+n], y[r:r+n], dy[r:r+n])
+	}
 }
 
 // logSoftmaxBack is ∂L/∂x = dy − exp(y) Σ_j dy_j.

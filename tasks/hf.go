@@ -2,8 +2,10 @@ package tasks
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -270,7 +272,7 @@ func LoadGPT(dir string, task *Task, tokens *GPTTokens) (*Model, error) {
 			problems = append(problems, "missing tensor "+prefix+n)
 		}
 	}
-	for _, n := range sortedNames(head) {
+	for _, n := range slices.Sorted(maps.Keys(head)) {
 		if n != "weight" && (n != "bias" || !lay.Bias) {
 			problems = append(problems, "unexpected tensor "+prefix+n)
 			continue

@@ -3,7 +3,6 @@ package tasks
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -217,13 +216,3 @@ func Lookup(name string) (Task, error) {
 
 // Choice is a multiple-choice task over any data set (a JSON-lines file).
 func Choice(name string) Task { return Task{Name: name, Kind: MultipleChoice} }
-
-// sortedNames lists a map's keys in order.
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/internal/vecmath"
 )
 
 // Batch is one run's inputs. Key.Mode is set by the Trainer (Train in Step,
@@ -204,13 +205,23 @@ func (t *Trainer) Step(micro ...Batch) (StepResult, error) {
 	if !isFinite(loss) || !isFinite(norm) {
 		return StepResult{}, nonFinite(t.step+1, loss, norm, params)
 	}
+	coef := 1.0
 	if t.cfg.ClipNorm > 0 {
-		if _, err := ClipGradNorm(params, t.cfg.ClipNorm); err != nil {
+		var err error
+		if coef, err = ClipCoefficient(norm, t.cfg.ClipNorm); err != nil {
 			return StepResult{}, err
 		}
 	}
 	lr := t.cfg.Schedule.LR(t.step + 1)
-	if err := t.cfg.Optimizer.Step(lr, params); err != nil {
+	// A ScaledOptimizer clips in its own pass; others get clipped gradients.
+	var err error
+	if so, ok := t.cfg.Optimizer.(ScaledOptimizer); ok {
+		err = so.StepScaled(lr, coef, params)
+	} else {
+		ScaleGrads(params, coef)
+		err = t.cfg.Optimizer.Step(lr, params)
+	}
+	if err != nil {
 		return StepResult{}, errors.Wrapf(err, "train: step %d", t.step+1)
 	}
 	t.step++
@@ -263,14 +274,18 @@ func (t *Trainer) accumulate(name string, g G.Value, scale float64) error {
 	t.touched[name] = true
 	switch d := buf.Data().(type) {
 	case []float32:
-		addScaled(d, gt.Data().([]float32), float32(scale), first)
+		if first {
+			vecmath.Affine(d, gt.Data().([]float32), float32(scale), 0)
+		} else {
+			vecmath.AXPY(d, float32(scale), gt.Data().([]float32), d)
+		}
 	case []float64:
 		addScaled(d, gt.Data().([]float64), scale, first)
 	}
 	return nil
 }
 
-func addScaled[T float32 | float64](dst, src []T, s T, overwrite bool) {
+func addScaled(dst, src []float64, s float64, overwrite bool) {
 	if overwrite {
 		for i, x := range src {
 			dst[i] = s * x

@@ -7,6 +7,8 @@ import (
 
 	"github.com/pkg/errors"
 	"gorgonia.org/tensor"
+
+	"github.com/seq2gpt/seq2gpt/internal/vecmath"
 )
 
 // Param is one trainable tensor and its gradient, of the same shape and
@@ -31,6 +33,15 @@ type Optimizer interface {
 	// Kind names the algorithm and its settings, to check that a checkpoint
 	// is resumed with the optimizer that wrote it.
 	Kind() string
+}
+
+// A ScaledOptimizer applies an update from the gradients scaled by a
+// factor, without scaling them first: the Trainer passes the clipping
+// coefficient (ClipCoefficient) to one, saving a pass over the gradients.
+// StepScaled(lr, 1, params) is Step(lr, params).
+type ScaledOptimizer interface {
+	Optimizer
+	StepScaled(lr, gradScale float64, params []Param) error
 }
 
 // State is an optimizer's state.
@@ -119,8 +130,13 @@ func (c AdamConfig) validate(name string) error {
 // with ε added to √v̂ (not to v̂), as PyTorch does. The decoupled form is
 // why AdamW exists: with L2 in the gradient, the decay of a weight with a
 // large v is divided away by √v̂; AdamW decays every weight at the same rate.
-// The moments m and v are kept in the parameter's element type, the
-// arithmetic of one element in float64.
+// The moments m and v are kept in the parameter's element type. A float32
+// parameter is updated in one vectorised pass (internal/vecmath.AdamUpdate,
+// float32 arithmetic as torch's); a float64 one in float64.
+//
+// The Trainer hands Adam the clipping coefficient instead of scaling the
+// gradients first (StepScaled), so that clipping and the update are one
+// pass over the gradients.
 type Adam struct {
 	cfg       AdamConfig
 	decoupled bool
@@ -168,9 +184,17 @@ func (a *Adam) Kind() string {
 }
 
 // Step implements Optimizer.
-func (a *Adam) Step(lr float64, params []Param) error {
+func (a *Adam) Step(lr float64, params []Param) error { return a.StepScaled(lr, 1, params) }
+
+// StepScaled is Step with every gradient taken as gradScale·g (in the
+// element type's arithmetic, as if the gradients had been scaled in place
+// first) and left unchanged: a ScaledOptimizer.
+func (a *Adam) StepScaled(lr, gradScale float64, params []Param) error {
 	if err := checkLR(lr); err != nil {
 		return err
+	}
+	if !(gradScale >= 0) || math.IsInf(gradScale, 0) {
+		return errors.Errorf("train: gradient scale %v is not non-negative and finite", gradScale)
 	}
 	for _, p := range params {
 		if p.Grad == nil {
@@ -194,14 +218,22 @@ func (a *Adam) Step(lr float64, params []Param) error {
 			wd = a.cfg.WeightDecay
 		}
 		h := adamStep{
-			b1: a.cfg.Beta1, b2: a.cfg.Beta2, eps: a.cfg.Eps, lr: lr, wd: wd,
-			decoupled: a.decoupled,
-			bc1:       1 - math.Pow(a.cfg.Beta1, t),
-			bc2sqrt:   math.Sqrt(1 - math.Pow(a.cfg.Beta2, t)),
+			gscale: gradScale, b1: a.cfg.Beta1, b2: a.cfg.Beta2, eps: a.cfg.Eps,
+			step:   lr / (1 - math.Pow(a.cfg.Beta1, t)),
+			invbc2: 1 / math.Sqrt(1-math.Pow(a.cfg.Beta2, t)),
+			decay:  1,
+		}
+		if a.decoupled {
+			h.decay = 1 - lr*wd
+		} else {
+			h.l2 = wd
 		}
 		switch w := p.Value.Data().(type) {
 		case []float32:
-			adamUpdate(h, w, p.Grad.Data().([]float32), m.Data().([]float32), v.Data().([]float32))
+			vecmath.AdamUpdate(w, p.Grad.Data().([]float32), m.Data().([]float32), v.Data().([]float32), vecmath.AdamStep{
+				GradScale: h.gscale, L2: h.l2, Decay: h.decay, Beta1: h.b1, Beta2: h.b2,
+				InvBC2: h.invbc2, Eps: h.eps, Step: h.step,
+			})
 		case []float64:
 			adamUpdate(h, w, p.Grad.Data().([]float64), m.Data().([]float64), v.Data().([]float64))
 		}
@@ -209,27 +241,21 @@ func (a *Adam) Step(lr float64, params []Param) error {
 	return nil
 }
 
+// adamStep is one update's coefficients (vecmath.AdamStep's, in float64).
 type adamStep struct {
-	b1, b2, eps, lr, wd float64
-	decoupled           bool
-	bc1, bc2sqrt        float64
+	gscale, l2, decay, b1, b2, eps, invbc2, step float64
 }
 
-// adamUpdate is one pass over a parameter, with no allocation.
-func adamUpdate[T float32 | float64](h adamStep, w, g, m, v []T) {
-	stepSize := h.lr / h.bc1
-	decay := 1 - h.lr*h.wd
+// adamUpdate is one pass over a float64 parameter, with no allocation.
+func adamUpdate(h adamStep, w, g, m, v []float64) {
 	for i := range w {
-		wi, gi := float64(w[i]), float64(g[i])
-		if h.decoupled {
-			wi *= decay
-		} else if h.wd != 0 {
-			gi += h.wd * wi
-		}
-		mi := h.b1*float64(m[i]) + (1-h.b1)*gi
-		vi := h.b2*float64(v[i]) + (1-h.b2)*gi*gi
-		m[i], v[i] = T(mi), T(vi)
-		w[i] = T(wi - stepSize*mi/(math.Sqrt(vi)/h.bc2sqrt+h.eps))
+		wi := w[i]
+		gi := h.gscale*g[i] + h.l2*wi
+		wi *= h.decay
+		mi := h.b1*m[i] + (1-h.b1)*gi
+		vi := h.b2*v[i] + (1-h.b2)*gi*gi
+		m[i], v[i] = mi, vi
+		w[i] = wi - h.step*mi/(math.Sqrt(vi)*h.invbc2+h.eps)
 	}
 }
 
@@ -414,13 +440,28 @@ func (s *SGD) SetState(st State) error {
 // the global norm keeps the direction of the update, which clamping each
 // element (Gorgonia's WithClip) does not.
 func ClipGradNorm(params []Param, maxNorm float64) (float64, error) {
+	total := GradNorm(params)
+	coef, err := ClipCoefficient(total, maxNorm)
+	if err != nil {
+		return 0, err
+	}
+	ScaleGrads(params, coef)
+	return total, nil
+}
+
+// ClipCoefficient is the factor ClipGradNorm scales the gradients by for a
+// global norm: min(1, maxNorm / (norm + 10⁻⁶)).
+func ClipCoefficient(norm, maxNorm float64) (float64, error) {
 	if !(maxNorm > 0) {
 		return 0, errors.Errorf("train: clip norm %v is not positive", maxNorm)
 	}
-	total := GradNorm(params)
-	coef := maxNorm / (total + 1e-6)
-	if coef >= 1 {
-		return total, nil
+	return math.Min(1, maxNorm/(norm+1e-6)), nil
+}
+
+// ScaleGrads multiplies every gradient by coef in place (nothing for 1).
+func ScaleGrads(params []Param, coef float64) {
+	if coef == 1 {
+		return
 	}
 	for _, p := range params {
 		if p.Grad == nil {
@@ -428,17 +469,13 @@ func ClipGradNorm(params []Param, maxNorm float64) (float64, error) {
 		}
 		switch g := p.Grad.Data().(type) {
 		case []float32:
-			c := float32(coef)
-			for i := range g {
-				g[i] *= c
-			}
+			vecmath.Affine(g, g, float32(coef), 0)
 		case []float64:
 			for i := range g {
 				g[i] *= coef
 			}
 		}
 	}
-	return total, nil
 }
 
 // GradNorm is the 2-norm of all gradients together, summed in float64.
@@ -450,9 +487,7 @@ func GradNorm(params []Param) float64 {
 		}
 		switch g := p.Grad.Data().(type) {
 		case []float32:
-			for _, x := range g {
-				ss += float64(x) * float64(x)
-			}
+			ss += vecmath.Dot(g, g)
 		case []float64:
 			for _, x := range g {
 				ss += x * x

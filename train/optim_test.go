@@ -220,3 +220,83 @@ func TestClipGradNormKeepsSmallGradients(t *testing.T) {
 	require.NoError(t, err)
 	assert.InDelta(t, 1, GradNorm(p), 1e-6)
 }
+
+// TestStepScaledIsClipThenStep: Adam's clipping coefficient folded into its
+// update gives the update of gradients clipped in place first, and leaves
+// the gradients as they were; the Trainer's path takes it.
+func TestStepScaledIsClipThenStep(t *testing.T) {
+	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+		mk := func() []Param {
+			var ps []Param
+			for i, shape := range []tensor.Shape{{3, 5}, {7}, {33}} {
+				w := fixTensor{Shape: shape, Data: make([]float64, shape.TotalSize())}
+				g := fixTensor{Shape: shape, Data: make([]float64, shape.TotalSize())}
+				for j := range w.Data {
+					w.Data[j] = math.Sin(float64(7*i + 3*j))
+					g.Data[j] = 2 * math.Cos(float64(5*i+j))
+				}
+				ps = append(ps, Param{Name: string(rune('a' + i)), Value: w.dense(dt), Grad: g.dense(dt)})
+			}
+			return ps
+		}
+		p1, p2 := mk(), mk()
+		cfg := AdamConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1}
+		a1, err := NewAdamW(cfg)
+		require.NoError(t, err)
+		a2, err := NewAdamW(cfg)
+		require.NoError(t, err)
+		var so ScaledOptimizer = a1 // Adam is one
+		for step := 0; step < 3; step++ {
+			before := f64s(p1[0].Grad)
+			coef, err := ClipCoefficient(GradNorm(p1), 0.5)
+			require.NoError(t, err)
+			require.Less(t, coef, 1.0)
+			require.NoError(t, so.StepScaled(0.01, coef, p1))
+			assert.Equal(t, before, f64s(p1[0].Grad), "%v: the gradients are left unchanged", dt)
+			for i := range p2 { // the same gradients, to be clipped in place
+				p2[i].Grad = p1[i].Grad.Clone().(*tensor.Dense)
+			}
+			_, err = ClipGradNorm(p2, 0.5)
+			require.NoError(t, err)
+			require.NoError(t, a2.Step(0.01, p2))
+			for i := range p1 {
+				w1, w2 := f64s(p1[i].Value), f64s(p2[i].Value)
+				for j := range w1 {
+					// Bit for bit where the gradient is scaled in the
+					// element type (float32 assembly, float64); the pure-Go
+					// float32 kernel scales it in float64.
+					assert.InDelta(t, w2[j], w1[j], 1e-7*math.Max(1, math.Abs(w2[j])), "%v %s[%d] step %d", dt, p1[i].Name, j, step)
+				}
+			}
+		}
+		assert.ErrorContains(t, a1.StepScaled(0.01, -1, p1), "gradient scale -1")
+		assert.ErrorContains(t, a1.StepScaled(0.01, math.NaN(), p1), "gradient scale NaN")
+	}
+}
+
+// recorder is an Optimizer (not a ScaledOptimizer) that records the norm of
+// the gradients it is given.
+type recorder struct{ norms []float64 }
+
+func (r *recorder) Step(_ float64, params []Param) error {
+	r.norms = append(r.norms, GradNorm(params))
+	return nil
+}
+func (r *recorder) State() State         { return State{} }
+func (r *recorder) SetState(State) error { return nil }
+func (r *recorder) Kind() string         { return "recorder" }
+
+// TestTrainerClipsForOtherOptimizers: an optimizer that cannot take the
+// clipping coefficient gets gradients clipped in place, as before.
+func TestTrainerClipsForOtherOptimizers(t *testing.T) {
+	m := newTinyLM(t, tensor.Float32, 3, tinyConfig{Vocab: 8, Dim: 4})
+	rec := &recorder{}
+	tr, err := New(m, Config{Optimizer: rec, Schedule: Constant(1), ClipNorm: 1e-3})
+	require.NoError(t, err)
+	defer tr.Close()
+	r, err := tr.Step(lmBatch(tensor.Float32, 8, 2, 3, 0, nil))
+	require.NoError(t, err)
+	require.Len(t, rec.norms, 1)
+	assert.Greater(t, r.GradNorm, 1e-2, "the step reports the norm before clipping")
+	assert.InDelta(t, 1e-3, rec.norms[0], 1e-6, "the optimizer saw clipped gradients")
+}

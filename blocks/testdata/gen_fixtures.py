@@ -156,6 +156,23 @@ def case_lstm(layers):
              {"input_size": 5, "hidden_size": 6, "num_layers": layers, "total_length": 5})
 
 
+def case_lstm_bi():
+    c = "lstm_bi_2layer"
+    seed(c)
+    m = nn.LSTM(5, 6, num_layers=2, batch_first=True, bidirectional=True)
+    x = torch.randn(3, 5, 5)
+    lengths = torch.tensor([5, 3, 1], dtype=torch.int64)
+
+    def fwd(i):
+        packed = pack_padded_sequence(i["x"], i["lengths"], batch_first=True, enforce_sorted=False)
+        out, (h_n, c_n) = m(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=5)
+        return {"out": out, "h_n": h_n, "c_n": c_n}
+
+    run_case(c, m, {"x": x, "lengths": lengths}, fwd, ["out", "h_n", "c_n"],
+             {"input_size": 5, "hidden_size": 6, "num_layers": 2, "bidirectional": 1, "total_length": 5})
+
+
 def randomize_mha(m):
     with torch.no_grad():
         m.in_proj_bias.copy_(torch.randn_like(m.in_proj_bias) * 0.5)
@@ -277,6 +294,41 @@ def case_additive():
              {"dec_dim": 6, "enc_dim": 7, "attn_dim": 8})
 
 
+class Multiplicative(nn.Module):
+    """Luong et al. (2015) global attention, dot and general scores."""
+
+    def __init__(self, general, dec_dim, enc_dim):
+        super().__init__()
+        self.general = general
+        if general:
+            self.W_a = nn.Linear(enc_dim, dec_dim, bias=False)
+
+    def forward(self, s, h, pad):
+        k = self.W_a(h) if self.general else h
+        e = torch.bmm(k, s[:, :, None]).squeeze(-1)
+        e = e.masked_fill(pad, float("-inf"))
+        alpha = torch.softmax(e, -1)
+        context = (alpha[:, :, None] * h).sum(1)
+        return context, alpha
+
+
+def case_multiplicative(general):
+    c = "luong_general" if general else "luong_dot"
+    seed(c)
+    enc = 7 if general else 6
+    m = Multiplicative(general, 6, enc)
+    s = torch.randn(2, 6)
+    h = torch.randn(2, 5, enc)
+    key_lengths = torch.tensor([5, 3], dtype=torch.int64)
+
+    def fwd(i):
+        context, alpha = m(i["s"], i["h"], pad_mask(i["key_lengths"], 5))
+        return {"context": context, "alpha": alpha}
+
+    run_case(c, m, {"s": s, "h": h, "key_lengths": key_lengths}, fwd, ["context", "alpha"],
+             {"dec_dim": 6, "enc_dim": enc, "general": 1 if general else 0})
+
+
 def case_sinusoidal():
     c = "sinusoidal"
     max_len, d = 10, 6
@@ -330,6 +382,7 @@ def main():
     case_lstm_cell()
     case_lstm(1)
     case_lstm(2)
+    case_lstm_bi()
     case_mha_self(False)
     case_mha_self(True)
     case_mha_cross()
@@ -339,6 +392,8 @@ def main():
     case_sdpa(False)
     case_sdpa(True)
     case_additive()
+    case_multiplicative(False)
+    case_multiplicative(True)
     case_sinusoidal()
     case_gelu("none")
     case_gelu("tanh")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/gpt"
 	"github.com/seq2gpt/seq2gpt/train"
 )
@@ -32,4 +33,25 @@ func modelDir(path string, warn io.Writer) (string, error) {
 		}
 	}
 	return "", errors.Errorf("--model %s: not a model directory (no %s) and no complete checkpoint in it", path, gpt.ConfigFile)
+}
+
+// loadModelAndTokenizer loads the model directory --model names (found as
+// modelDir finds it) with its tokenizer, which it must have.
+func loadModelAndTokenizer(path string, warn io.Writer) (*gpt.Model, *datasets.BPE, error) {
+	dir, err := modelDir(path, warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := gpt.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, ok, err := loadTokenizer(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, errors.Errorf("%s has no tokenizer files", dir)
+	}
+	return m, tok, nil
 }

@@ -36,7 +36,7 @@ func TestCheckpointsAreWholeAndFoundAfterACrash(t *testing.T) {
 		for _, f := range m.Files {
 			files = append(files, f.Name)
 		}
-		assert.Equal(t, []string{"config.json", "merges.txt", "model.safetensors", "optimizer.safetensors", "trainer.json", "vocab.json"}, files, name)
+		assert.Equal(t, []string{"config.json", "history.json", "merges.txt", "model.safetensors", "optimizer.safetensors", "trainer.json", "vocab.json"}, files, name)
 		b, err = os.ReadFile(filepath.Join(out, name, "config.json"))
 		require.NoError(t, err)
 		assert.Contains(t, string(b), `"model_type": "openai-gpt"`)
@@ -67,7 +67,7 @@ func TestCheckpointsAreWholeAndFoundAfterACrash(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	assert.Equal(t, []string{"best", "last", "loss.png"}, names, "put back and replaced, nothing left aside")
+	assert.Equal(t, []string{"best", "last", "loss.png", "run.json"}, names, "put back and replaced, nothing left aside")
 
 	_, err = run(t, "lm", "generate", "--model", filepath.Join(dir, "nothing"), "--ids", "1")
 	assert.ErrorContains(t, err, "not a model directory (no config.json) and no complete checkpoint in it")

@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -42,19 +42,19 @@ paraphrase, cloze) and any multiple-choice set (--jsonl FILE).`,
 	return c
 }
 
-// dataFlags choose a task and its data.
-type dataFlags struct {
+// taskFlags choose a fine-tuning task and its data.
+type taskFlags struct {
 	task, data, jsonl string
 }
 
-func (d *dataFlags) add(fl *pflag.FlagSet) {
+func (d *taskFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&d.task, "task", "", "task: "+strings.Join(tasks.Names(), ", "))
 	fl.StringVar(&d.data, "data", "", "a GLUE task's directory (glue_data/SST-2) or the GLUE root (glue_data)")
 	fl.StringVar(&d.jsonl, "jsonl", "", "a multiple-choice set, JSON lines {\"context\", \"choices\", \"label\"} (instead of --task)")
 }
 
 // resolve is the task the flags name.
-func (d dataFlags) resolve() (tasks.Task, error) {
+func (d taskFlags) resolve() (tasks.Task, error) {
 	switch {
 	case d.task != "" && d.jsonl != "":
 		return tasks.Task{}, errors.Errorf("give --task or --jsonl, not both (--task %q, --jsonl %q)", d.task, d.jsonl)
@@ -93,43 +93,34 @@ func splitFor(t tasks.Task, which string) string {
 }
 
 // load reads split of the task's data; for --jsonl the file itself.
-func (d dataFlags) load(t tasks.Task, split string) ([]tasks.Example, error) {
+func (d taskFlags) load(t tasks.Task, split string) ([]tasks.Example, error) {
 	if d.jsonl != "" {
 		return tasks.LoadChoices(d.jsonl)
 	}
 	return t.Load(d.data, split)
 }
 
-// runSpec is run.json: what a fine-tuning run was started with, so that
-// --resume continues exactly that run.
-type runSpec struct {
-	Task        string       `json:"task,omitempty"`
-	Data        string       `json:"data,omitempty"`
-	JSONL       string       `json:"jsonl,omitempty"`
-	ValidJSONL  string       `json:"valid_jsonl,omitempty"`
-	From        string       `json:"from,omitempty"`
-	Scratch     bool         `json:"scratch,omitempty"`
-	Preset      string       `json:"preset,omitempty"`
-	Merges      int          `json:"merges,omitempty"`
-	LMCoef      float64      `json:"lm_coef"`
-	HeadDropout float64      `json:"head_dropout"`
-	Recipe      tasks.Recipe `json:"recipe"`
-	EvalEvery   int          `json:"eval_every"`
-	Seed        uint64       `json:"seed"`
-}
-
-const runFile = "run.json"
-
 type finetuneFlags struct {
-	dataFlags
+	taskFlags
 	validJSONL, from, preset, out string
 	scratch, resume, overwrite    bool
 	merges, evalEvery, logEvery   int
 	checkpointEvery, evalBatch    int
+	maxSteps                      int
 	lmCoef, headDropout           float64
 	recipe                        tasks.Recipe
 	seed                          uint64
 }
+
+// finetuneRemembered are the flags of finetune train that a resumed run
+// takes from its run file but lets change; every other flag but --out,
+// --resume and --overwrite defines the run (a resumed run keeps it).
+var finetuneRemembered = []string{"max-steps", "eval-every", "eval-batch", "checkpoint-every", "log-every"}
+
+// finetuneFiles are a fine-tuning run's entries in its directory, which
+// --overwrite replaces: the training loop's and "model", the best as a
+// HuggingFace directory.
+func finetuneFiles() []string { return append(DefaultRunFiles(), "model") }
 
 func newFinetuneTrainCmd() *cobra.Command {
 	f := &finetuneFlags{}
@@ -150,21 +141,26 @@ N steps); "best" is the checkpoint with the best main metric (CoLA MCC,
 MRPC/QQP F1, STS-B Pearson, the others accuracy), "last" the latest, and
 "model" the best as a HuggingFace directory (OpenAIGPTForSequenceClassification,
 or OpenAIGPTDoubleHeadsModel for multiple choice) with its tokenizer.
---out remembers the run (run.json): --resume continues it exactly, Ctrl-C
-saves "last" first. An input longer than n_positions is truncated, the
+--out is the run directory: its run.json records what defines the run (the
+task, the data's hash, the model, the tokenizer, the recipe, λ, the seed),
+so --resume continues it with no other flags, and a flag that contradicts
+it is an error naming both values; a directory that holds a run is not
+replaced without --overwrite. Ctrl-C saves "last" first. The loss curve of
+the whole run is loss.png. An input longer than n_positions is truncated, the
 special tokens kept and the longer segment cut first; the counts are
 printed.`,
-		Example: `  seq2gpt lm train --preset tiny --config ctx64.json --steps 3000 --out runs/lm
-  seq2gpt finetune train --task sentiment --from runs/lm --out runs/sentiment
-  seq2gpt finetune train --task sentiment --from runs/lm --scratch --out runs/sentiment-scratch
-  seq2gpt finetune train --task rte --data glue_data --from runs/lm --lm-coef 0 --out runs/rte
-  seq2gpt finetune train --jsonl swag-train.jsonl --valid-jsonl swag-val.jsonl --from runs/lm --out runs/swag
+		Example: `  # the README's quick start pre-trains runs/tiny; then
+  seq2gpt finetune train --task sentiment --from runs/tiny --lr 6.25e-4 --out runs/sentiment
+  seq2gpt finetune train --task sentiment --from runs/tiny --lr 6.25e-4 --scratch --out runs/sentiment-scratch
+  seq2gpt finetune train --task cloze --from runs/tiny --lr 6.25e-4 --lm-coef 0 --out runs/cloze
+  seq2gpt finetune train --task rte --data glue_data --from runs/tiny --out runs/rte
+  seq2gpt finetune train --jsonl swag-train.jsonl --valid-jsonl swag-val.jsonl --from runs/tiny --out runs/swag
   seq2gpt finetune train --out runs/rte --resume`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFinetuneTrain(cmd, f) },
 	}
 	fl := c.Flags()
-	f.dataFlags.add(fl)
+	f.taskFlags.add(fl)
 	p := tasks.PaperRecipe()
 	def := tasks.DefaultConfig()
 	fl.StringVar(&f.validJSONL, "valid-jsonl", "", "the validation items of a --jsonl set (default: a seeded tenth of --jsonl held out)")
@@ -181,6 +177,7 @@ printed.`,
 	fl.Float64Var(&f.recipe.WarmupFrac, "warmup", p.WarmupFrac, "the fraction of the steps the learning rate warms up over")
 	fl.Float64Var(&f.recipe.WeightDecay, "weight-decay", p.WeightDecay, "decoupled weight decay on matrices")
 	fl.Float64Var(&f.recipe.ClipNorm, "clip", p.ClipNorm, "global gradient-norm clipping (0: off)")
+	fl.IntVar(&f.maxSteps, "max-steps", 0, "stop after N steps (0: the epochs' steps); the schedule stays the epochs', so --resume --max-steps M continues the run")
 	fl.IntVar(&f.evalEvery, "eval-every", 0, "evaluate every N steps (0: after every epoch)")
 	fl.IntVar(&f.evalBatch, "eval-batch", 64, "examples per evaluation batch")
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save the last checkpoint every N steps (0: at evaluations)")
@@ -192,153 +189,62 @@ printed.`,
 	return c
 }
 
-// spec is the run the flags describe.
-func (f *finetuneFlags) spec() (runSpec, error) {
-	abs := func(p string) (string, error) {
-		if p == "" {
-			return "", nil
-		}
-		return filepath.Abs(p)
+// checkFinetuneFlags refuses values outside each flag's range, and flags
+// that do not go together, before any work (only the flags given:
+// defaults are trusted).
+func checkFinetuneFlags(fs *pflag.FlagSet) error {
+	c := NewFlagChecks(fs)
+	for _, name := range []string{"batch", "epochs", "eval-batch"} {
+		c.Check(name, AtLeast(1))
 	}
-	s := runSpec{Task: f.task, JSONL: f.jsonl, ValidJSONL: f.validJSONL, Scratch: f.scratch,
-		LMCoef: f.lmCoef, HeadDropout: f.headDropout, Recipe: f.recipe, EvalEvery: f.evalEvery, Seed: f.seed}
-	var err error
-	for _, p := range []struct {
-		dst *string
-		src string
-	}{{&s.Data, f.data}, {&s.JSONL, f.jsonl}, {&s.ValidJSONL, f.validJSONL}, {&s.From, f.from}} {
-		if *p.dst, err = abs(p.src); err != nil {
-			return s, err
-		}
+	for _, name := range []string{"max-steps", "eval-every", "checkpoint-every", "log-every", "merges"} {
+		c.Check(name, AtLeast(0))
 	}
-	if f.from == "" {
-		s.Preset, s.Merges = f.preset, f.merges
+	c.Check("lr", Positive)
+	for _, name := range []string{"lm-coef", "weight-decay", "clip"} {
+		c.Check(name, NonNegative)
 	}
-	return s, nil
-}
-
-// checkFlags checks every flag's range, naming the flag, its value and what
-// it may be.
-func checkFlags(s runSpec, f *finetuneFlags, fl *pflag.FlagSet) error {
-	r := s.Recipe
-	switch {
-	case !(s.LMCoef >= 0) || math.IsInf(s.LMCoef, 0):
-		return errors.Errorf("--lm-coef %v: want a finite number ≥ 0 (0 turns the auxiliary loss off)", s.LMCoef)
-	case !(s.HeadDropout >= 0 && s.HeadDropout < 1):
-		return errors.Errorf("--head-dropout %v: want a probability in [0, 1)", s.HeadDropout)
-	case !(r.LR > 0) || math.IsInf(r.LR, 0):
-		return errors.Errorf("--lr %v: want a positive finite rate", r.LR)
-	case r.Batch < 1:
-		return errors.Errorf("--batch %d: want at least 1", r.Batch)
-	case r.Epochs < 1:
-		return errors.Errorf("--epochs %d: want at least 1", r.Epochs)
-	case !(r.WarmupFrac >= 0 && r.WarmupFrac < 1):
-		return errors.Errorf("--warmup %v: want a fraction in [0, 1)", r.WarmupFrac)
-	case !(r.WeightDecay >= 0) || math.IsInf(r.WeightDecay, 0):
-		return errors.Errorf("--weight-decay %v: want a finite number ≥ 0", r.WeightDecay)
-	case !(r.ClipNorm >= 0) || math.IsInf(r.ClipNorm, 0):
-		return errors.Errorf("--clip %v: want a finite number ≥ 0 (0: off)", r.ClipNorm)
-	case s.EvalEvery < 0:
-		return errors.Errorf("--eval-every %d: want 0 (every epoch) or more", s.EvalEvery)
-	case f.evalBatch < 1:
-		return errors.Errorf("--eval-batch %d: want at least 1", f.evalBatch)
-	case f.checkpointEvery < 0:
-		return errors.Errorf("--checkpoint-every %d: want 0 (at evaluations) or more", f.checkpointEvery)
-	case s.From == "" && !s.Scratch:
-		return errors.New("give --from DIR, a pre-trained language model (or --scratch to train from fresh weights)")
-	case s.From != "" && (fl.Changed("preset") || fl.Changed("merges")):
+	c.Check("head-dropout", Dropout)
+	c.Check("warmup", Range{Min: 0, Max: 1, MaxOpen: true})
+	checkPreset(c, fs)
+	if err := c.Err(); err != nil {
+		return err
+	}
+	if fs.Changed("from") && (fs.Changed("preset") || fs.Changed("merges")) {
 		return errors.New("--preset and --merges apply only to --scratch without --from: the model comes from --from")
-	case s.ValidJSONL != "" && s.JSONL == "":
-		return errors.Errorf("--valid-jsonl %q goes with --jsonl", s.ValidJSONL)
-	case f.resume && f.overwrite:
-		return errors.New("give --resume or --overwrite, not both")
 	}
 	return nil
 }
 
-// resumeSpec reads the run in out and checks that no flag given now
-// contradicts it.
-func resumeSpec(out string, now runSpec, fl *pflag.FlagSet) (runSpec, error) {
-	var s runSpec
-	b, err := os.ReadFile(filepath.Join(out, runFile))
-	if err != nil {
-		return s, errors.Wrapf(err, "--resume: %s holds no run", out)
+// checkFinetuneCombination refuses flags that do not fit together once a
+// resumed run's values are in.
+func checkFinetuneCombination(f *finetuneFlags) error {
+	switch {
+	case f.from == "" && !f.scratch:
+		return errors.New("give --from DIR, a pre-trained language model (or --scratch to train from fresh weights)")
+	case f.validJSONL != "" && f.jsonl == "":
+		return errors.Errorf("--valid-jsonl %q goes with --jsonl", f.validJSONL)
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, errors.Wrapf(err, "--resume: %s", filepath.Join(out, runFile))
-	}
-	was, is := map[string]any{}, map[string]any{}
-	for _, x := range []struct {
-		m *map[string]any
-		s runSpec
-	}{{&was, s}, {&is, now}} {
-		v := x.s
-		*x.m = map[string]any{"task": v.Task, "data": v.Data, "jsonl": v.JSONL, "valid-jsonl": v.ValidJSONL,
-			"from": v.From, "scratch": v.Scratch, "preset": v.Preset, "merges": v.Merges, "lm-coef": v.LMCoef,
-			"head-dropout": v.HeadDropout, "lr": v.Recipe.LR, "batch": v.Recipe.Batch, "epochs": v.Recipe.Epochs,
-			"warmup": v.Recipe.WarmupFrac, "weight-decay": v.Recipe.WeightDecay, "clip": v.Recipe.ClipNorm,
-			"eval-every": v.EvalEvery, "seed": v.Seed}
-	}
-	for _, name := range sortedKeys(was) {
-		if fl.Changed(name) && fmt.Sprint(was[name]) != fmt.Sprint(is[name]) {
-			return s, errors.Errorf("--%s %v: the run in %s was started with %v; --resume continues a run as it began (start another with a new --out, or --overwrite)",
-				name, is[name], out, was[name])
-		}
-	}
-	return s, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// startRun settles --out: a new run directory, or an old one replaced
-// with --overwrite; a directory that holds a run needs one of --resume or
-// --overwrite.
-func startRun(out string, s runSpec, overwrite bool) error {
-	if _, err := os.Stat(filepath.Join(out, runFile)); err == nil {
-		if !overwrite {
-			return errors.Errorf("--out %s holds a run: --resume continues it, --overwrite starts it again", out)
-		}
-		for _, name := range []string{train.BestCheckpoint, train.LastCheckpoint, "." + train.BestCheckpoint + ".old",
-			"." + train.LastCheckpoint + ".old", "model", runFile} {
-			if err := os.RemoveAll(filepath.Join(out, name)); err != nil {
-				return err
-			}
-		}
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(out, runFile), append(b, '\n'))
+	return nil
 }
 
 // trainingData reads the task's training and validation examples.
-func trainingData(s runSpec, task tasks.Task) (trainEx, validEx []tasks.Example, err error) {
-	d := dataFlags{task: s.Task, data: s.Data, jsonl: s.JSONL}
+func trainingData(f *finetuneFlags, task tasks.Task) (trainEx, validEx []tasks.Example, err error) {
+	d := f.taskFlags
 	if trainEx, err = d.load(task, "train"); err != nil {
 		return nil, nil, err
 	}
 	switch {
-	case s.ValidJSONL != "":
-		validEx, err = tasks.LoadChoices(s.ValidJSONL)
-	case s.JSONL != "":
+	case f.validJSONL != "":
+		validEx, err = tasks.LoadChoices(f.validJSONL)
+	case f.jsonl != "":
 		// A seeded tenth of the file is held out.
-		parts, serr := datasets.Split(len(trainEx), s.Seed, 0.9, 0.1)
+		parts, serr := datasets.Split(len(trainEx), f.seed, 0.9, 0.1)
 		if serr != nil {
 			return nil, nil, serr
 		}
 		if len(parts[1]) == 0 {
-			return nil, nil, errors.Errorf("--jsonl %s: %d items are too few to hold a tenth out: give --valid-jsonl", s.JSONL, len(trainEx))
+			return nil, nil, errors.Errorf("--jsonl %s: %d items are too few to hold a tenth out: give --valid-jsonl", f.jsonl, len(trainEx))
 		}
 		pick := func(idx []int) []tasks.Example {
 			out := make([]tasks.Example, len(idx))
@@ -354,14 +260,30 @@ func trainingData(s runSpec, task tasks.Task) (trainEx, validEx []tasks.Example,
 	return trainEx, validEx, err
 }
 
-// pretrained is the model and tokenizer the run starts from.
-func pretrained(s runSpec, trainEx []tasks.Example, warn io.Writer) (*gpt.Model, *datasets.BPE, error) {
-	if s.From == "" { // --scratch, a preset and a BPE of the training text
-		cfg, err := gpt.Preset(s.Preset)
+// examplesFact is what a run records about its data, so that a resumed
+// run is refused when the data changed.
+type examplesFact struct {
+	Task                     string
+	Train, Valid             int
+	TrainSHA256, ValidSHA256 string
+}
+
+func examplesHash(exs []tasks.Example) string {
+	h := sha256.New()
+	for _, e := range exs {
+		fmt.Fprintf(h, "%s\t%s\t%s\t%q\t%d\t%v\n", e.ID, e.Text, e.TextB, e.Choices, e.Label, e.Score)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// pretrained is the model and tokenizer a new run starts from.
+func pretrained(f *finetuneFlags, trainEx []tasks.Example, warn io.Writer) (*gpt.Model, *datasets.BPE, error) {
+	if f.from == "" { // --scratch, a preset and a BPE of the training text
+		cfg, err := gpt.Preset(f.preset)
 		if err != nil {
-			return nil, nil, errors.Wrapf(err, "--preset %q", s.Preset)
+			return nil, nil, errors.Wrapf(err, "--preset %q", f.preset)
 		}
-		merges := s.Merges
+		merges := f.merges
 		if merges < 0 {
 			merges = max(0, cfg.VocabSize-256)
 		}
@@ -374,10 +296,10 @@ func pretrained(s runSpec, trainEx []tasks.Example, warn io.Writer) (*gpt.Model,
 			return nil, nil, err
 		}
 		cfg.VocabSize = tok.VocabSize()
-		m, err := gpt.New(cfg, s.Seed)
+		m, err := gpt.New(cfg, f.seed)
 		return m, tok, err
 	}
-	dir, err := modelDir(s.From, warn)
+	dir, err := modelDir(f.from, warn)
 	if err != nil {
 		return nil, nil, errors.Wrap(err, "--from")
 	}
@@ -398,32 +320,63 @@ func pretrained(s runSpec, trainEx []tasks.Example, warn io.Writer) (*gpt.Model,
 	if !ok {
 		return nil, nil, errors.Errorf("--from %s has no tokenizer files (vocab.json and merges.txt): fine-tuning on text needs them", dir)
 	}
-	if s.Scratch {
-		m, err = gpt.New(m.Config, s.Seed)
+	if f.scratch {
+		m, err = gpt.New(m.Config, f.seed)
 	}
 	return m, tok, err
 }
 
-func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
-	out, fl := cmd.OutOrStdout(), cmd.Flags()
-	s, err := f.spec()
-	if err != nil {
-		return err
-	}
-	if f.resume {
-		if s, err = resumeSpec(f.out, s, fl); err != nil {
-			return err
+// finetuneModel is the run's model and tokenizer (with the special
+// tokens): the last checkpoint's when resuming, else the pre-trained
+// model's with a new head.
+func finetuneModel(f *finetuneFlags, task tasks.Task, trainEx []tasks.Example, last string, warn io.Writer) (*tasks.Model, *datasets.BPE, error) {
+	if last != "" {
+		model, err := tasks.LoadGPT(last, nil, nil)
+		if err != nil {
+			return nil, nil, errors.Wrap(err, "--resume")
 		}
+		tok, ok, err := loadTokenizer(last)
+		if err == nil && !ok {
+			err = errors.Errorf("--resume: %s has no tokenizer files", last)
+		}
+		return model, tok, err
 	}
-	if err := checkFlags(s, f, fl); err != nil {
+	m, tok, err := pretrained(f, trainEx, warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := tasks.NewGPT(m, tok, f.seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	model, err := tasks.New(body, task, tasks.Config{LMCoef: f.lmCoef, HeadDropout: f.headDropout})
+	return model, tok, err
+}
+
+func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
+	out, fs := cmd.OutOrStdout(), cmd.Flags()
+	if err := checkFinetuneFlags(fs); err != nil {
 		return err
 	}
-	task, err := dataFlags{task: s.Task, data: s.Data, jsonl: s.JSONL}.resolve()
+	rd, err := OpenRunDir(fs, RunDirOptions{Command: "finetune train", Dir: f.out, Resume: f.resume, Overwrite: f.overwrite,
+		Defining: definingFlags(fs, finetuneRemembered), Remembered: finetuneRemembered, Files: finetuneFiles()})
 	if err != nil {
 		return err
 	}
-	trainEx, validEx, err := trainingData(s, task)
+	rd.PrintNotes(out)
+	if err := checkFinetuneCombination(f); err != nil {
+		return err
+	}
+	task, err := f.taskFlags.resolve()
 	if err != nil {
+		return err
+	}
+	trainEx, validEx, err := trainingData(f, task)
+	if err != nil {
+		return err
+	}
+	if err := rd.Fact("data", examplesFact{Task: task.Name, Train: len(trainEx), Valid: len(validEx),
+		TrainSHA256: examplesHash(trainEx), ValidSHA256: examplesHash(validEx)}); err != nil {
 		return err
 	}
 	constructed := ""
@@ -432,46 +385,28 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 	}
 	fmt.Fprintf(out, "task: %s, %s%s — %d training and %d validation examples\n", task.Name, task.Kind, constructed, len(trainEx), len(validEx))
 
-	var model *tasks.Model
-	var tok *datasets.BPE
 	last := ""
 	if f.resume {
 		if last, err = train.CheckpointPath(f.out, train.LastCheckpoint); err != nil {
 			return errors.Wrap(err, "--resume")
 		}
-		if model, err = tasks.LoadGPT(last, nil, nil); err != nil {
-			return errors.Wrap(err, "--resume")
-		}
-		var ok bool
-		if tok, ok, err = loadTokenizer(last); err == nil && !ok {
-			err = errors.Errorf("--resume: %s has no tokenizer files", last)
-		}
-		if err != nil {
-			return err
-		}
-	} else {
-		if err := startRun(f.out, s, f.overwrite); err != nil {
-			return err
-		}
-		m, t, err := pretrained(s, trainEx, cmd.ErrOrStderr())
-		if err != nil {
-			return err
-		}
-		tok = t
-		body, err := tasks.NewGPT(m, tok, s.Seed)
-		if err != nil {
-			return err
-		}
-		if model, err = tasks.New(body, task, tasks.Config{LMCoef: s.LMCoef, HeadDropout: s.HeadDropout}); err != nil {
-			return err
-		}
+	}
+	model, tok, err := finetuneModel(f, task, trainEx, last, cmd.ErrOrStderr())
+	if err != nil {
+		return err
 	}
 	body := model.Body.(*tasks.GPT)
-	how := "pre-trained: " + s.From
-	if s.Scratch {
+	c := body.Model.Config
+	if err := rd.Fact("tokenizer", tokenizerHash(tok)); err != nil {
+		return err
+	}
+	if err := rd.Fact("model", c); err != nil {
+		return err
+	}
+	how := "pre-trained: " + f.from
+	if f.scratch {
 		how = "fresh weights (--scratch)"
 	}
-	c := body.Model.Config
 	fmt.Fprintf(out, "model: %d layers, d %d, %d heads, context %d, vocabulary %d (with [s] $ [e] and pad), %.2fM parameters, %s\n",
 		c.NLayer, c.NEmbd, c.NHead, c.NPositions, c.VocabSize, float64(model.Store().NumElements())/1e6, how)
 	trainIn, tr, err := tasks.Encode(task, body.Template(), tok, trainEx)
@@ -484,28 +419,42 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 		return errors.Wrap(err, "validation data")
 	}
 	fmt.Fprintf(out, "validation data: %v\n", vr)
-	data, err := model.NewData(trainIn, tasks.DataConfig{Batch: s.Recipe.Batch, Epochs: s.Recipe.Epochs, Seed: s.Seed})
+	data, err := model.NewData(trainIn, tasks.DataConfig{Batch: f.recipe.Batch, Epochs: f.recipe.Epochs, Seed: f.seed})
 	if err != nil {
 		return err
 	}
-	steps := data.Steps()
-	evalEvery := s.EvalEvery
+	steps, stopAt := data.Steps(), data.Steps()
+	if f.maxSteps > 0 && f.maxSteps < steps {
+		stopAt = f.maxSteps
+	}
+	evalEvery := f.evalEvery
 	if evalEvery == 0 {
 		evalEvery = data.StepsPerEpoch()
 	}
 	fmt.Fprintf(out, "training: %d epochs of %d steps, batch %d, lr %.3g (warm-up %d steps, linear decay), λ %g, head dropout %g\n",
-		s.Recipe.Epochs, data.StepsPerEpoch(), s.Recipe.Batch, s.Recipe.LR, s.Recipe.Warmup(steps), s.LMCoef, s.HeadDropout)
-	trainer, err := s.Recipe.NewTrainer(model, steps, s.Seed)
+		f.recipe.Epochs, data.StepsPerEpoch(), f.recipe.Batch, f.recipe.LR, f.recipe.Warmup(steps), f.lmCoef, f.headDropout)
+	if stopAt < steps {
+		fmt.Fprintf(out, "stopping at step %d of %d (--max-steps)\n", stopAt, steps)
+	}
+	trainer, err := f.recipe.NewTrainer(model, steps, f.seed)
 	if err != nil {
 		return err
 	}
 	defer trainer.Close()
 	done := 0
+	hist := &lossHistory{}
 	if f.resume {
 		if done, err = train.Resume(trainer, data, f.out); err != nil {
 			return err
 		}
+		if hist, err = readHistory(last, done); err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "resumed at step %d from %s\n", done, last)
+	}
+	hist.Title = "fine-tuning: " + task.Name
+	if err := rd.Save(); err != nil {
+		return err
 	}
 	cfg, err := model.CheckpointConfig()
 	if err != nil {
@@ -514,30 +463,42 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 	metric := task.Metrics()[0]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	prog := newProgress(steps, done, f.logEvery)
+	prog := newProgress(cmd.ErrOrStderr(), stopAt, done, f.logEvery)
 	prog.metrics = func(m map[string]float64) string { return formatMetrics(task, m) }
+	curve := filepath.Join(f.out, "loss.png")
 	hooks := train.Hooks{
-		OnStep: prog.step,
-		OnEval: prog.eval,
-		// The task file and the tokenizer (with the special tokens) are
-		// part of each checkpoint, written before it is sealed.
+		OnStep: func(s train.StepInfo) { hist.step(s); prog.step(s) },
+		OnEval: func(e train.EvalInfo) {
+			hist.eval(e)
+			prog.eval(e)
+			_ = lossCurve(curve, hist)
+		},
+		// The task file, the tokenizer (with the special tokens) and the
+		// loss history are part of each checkpoint, written before it is
+		// sealed.
 		BeforeCheckpoint: func(dir string) error {
 			if err := model.WriteTaskFile(dir); err != nil {
 				return err
 			}
-			return saveTokenizer(tok, dir)
+			if err := saveTokenizer(tok, dir); err != nil {
+				return err
+			}
+			return hist.save(dir)
 		},
 	}
 	sum, err := train.Run(ctx, trainer, data, model.Evaluator(validEx, validIn, f.evalBatch), train.LoopConfig{
-		Steps: steps, EvalEvery: evalEvery, Metric: metric, HigherIsBetter: true,
+		Steps: stopAt, EvalEvery: evalEvery, Metric: metric, HigherIsBetter: true,
 		CheckpointDir: f.out, CheckpointEvery: f.checkpointEvery, Config: cfg,
 	}, hooks)
 	prog.finish()
 	if err != nil {
 		return err
 	}
+	if err := lossCurve(curve, hist); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "stopped (%s) at step %d: %d examples in %s\n", sum.Stopped, sum.Step, sum.Tokens, sum.Elapsed.Round(1e9))
-	fmt.Fprintf(out, "last checkpoint: %s (continue with --resume)\n", filepath.Join(f.out, train.LastCheckpoint))
+	fmt.Fprintf(out, "last checkpoint: %s (continue with --resume); loss curve: %s\n", filepath.Join(f.out, train.LastCheckpoint), curve)
 	if sum.Stopped == train.StoppedCancelled || math.IsNaN(sum.BestMetric) {
 		return nil
 	}
@@ -575,13 +536,13 @@ func formatMetrics(t tasks.Task, m map[string]float64) string {
 
 // evalFlags are eval's and predict's.
 type evalFlags struct {
-	dataFlags
+	taskFlags
 	model, split, out string
 	batch             int
 }
 
 func (e *evalFlags) add(fl *pflag.FlagSet, split, what string) {
-	e.dataFlags.add(fl)
+	e.taskFlags.add(fl)
 	fl.StringVar(&e.model, "model", "", "a fine-tuned model: a run directory (its best), a checkpoint or a model directory (required)")
 	fl.StringVar(&e.split, "split", "", what+" (default: "+split+")")
 	fl.IntVar(&e.batch, "batch", 64, "examples per batch")
@@ -600,8 +561,13 @@ type prepared struct {
 
 // prepare loads the model --model names and encodes the split to score
 // (which: "dev" or "test" unless --split says); Close its predictor.
-func (e *evalFlags) prepare(warn io.Writer, which string) (*prepared, error) {
-	m, tok, exs, split, err := e.loadFineTuned(warn, which)
+func (e *evalFlags) prepare(cmd *cobra.Command, which string) (*prepared, error) {
+	c := NewFlagChecks(cmd.Flags())
+	c.Check("batch", AtLeast(1))
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	m, tok, exs, split, err := e.loadFineTuned(cmd.ErrOrStderr(), which)
 	if err != nil {
 		return nil, err
 	}
@@ -618,9 +584,6 @@ func (e *evalFlags) prepare(warn io.Writer, which string) (*prepared, error) {
 
 // loadFineTuned reads the model --model names and the examples to score.
 func (e *evalFlags) loadFineTuned(warn io.Writer, which string) (*tasks.Model, *datasets.BPE, []tasks.Example, string, error) {
-	if e.batch < 1 {
-		return nil, nil, nil, "", errors.Errorf("--batch %d: want at least 1", e.batch)
-	}
 	dir, err := modelDir(e.model, warn)
 	if err != nil {
 		return nil, nil, nil, "", err
@@ -647,7 +610,7 @@ func (e *evalFlags) loadFineTuned(warn io.Writer, which string) (*tasks.Model, *
 	case e.task != "" && e.task != task.Name:
 		return nil, nil, nil, "", errors.Errorf("--task %s: the model in %s was fine-tuned for %s", e.task, dir, task.Name)
 	}
-	d := e.dataFlags
+	d := e.taskFlags
 	if d.jsonl == "" {
 		d.task = task.Name
 		if _, err := d.resolve(); err != nil {
@@ -680,7 +643,7 @@ task comes from the model; GLUE tasks need --data.`,
   seq2gpt finetune eval --model runs/swag --jsonl swag-val.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pr, err := e.prepare(cmd.ErrOrStderr(), "dev")
+			pr, err := e.prepare(cmd, "dev")
 			if err != nil {
 				return err
 			}
@@ -729,7 +692,7 @@ is named as GLUE wants it (SST-2.tsv, MNLI-m.tsv, …) unless --out says.`,
   seq2gpt finetune predict --model runs/sentiment --split test`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pr, err := e.prepare(cmd.ErrOrStderr(), "test")
+			pr, err := e.prepare(cmd, "test")
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -30,6 +32,13 @@ run. SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
   seq2gpt graph --preset tiny --detail ops --mode eval --out tiny.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := NewFlagChecks(cmd.Flags())
+			c.Check("batch", AtLeast(1))
+			c.Check("steps", AtLeast(0))
+			checkPreset(c, cmd.Flags())
+			if err := c.Err(); err != nil {
+				return err
+			}
 			cfg, err := gpt.Preset(preset)
 			if err != nil {
 				return err
@@ -48,7 +57,11 @@ run. SVG and PNG need Graphviz's dot (apt-get install graphviz).`,
 			if err != nil {
 				return errors.Errorf("--detail %q: want blocks or ops", detail)
 			}
-			if steps <= 0 {
+			if steps > cfg.NPositions {
+				return &FlagError{Flag: "steps", Value: strconv.Itoa(steps),
+					Want: fmt.Sprintf("an integer in [0, %d] (0: n_positions %d)", cfg.NPositions, cfg.NPositions)}
+			}
+			if steps == 0 {
 				steps = cfg.NPositions
 			}
 			m, err := gpt.New(cfg, 1)

@@ -76,3 +76,12 @@ func TestGraphOfTwelveLayersFitsOneScreen(t *testing.T) {
 		assert.Contains(t, stdout, "b_h_"+strconv.Itoa(i)+"_attn")
 	}
 }
+
+// TestGraphStepsWithinPositions: a window longer than the position table
+// is a flag error naming both numbers.
+func TestGraphStepsWithinPositions(t *testing.T) {
+	_, err := run(t, "graph", "--preset", "tiny", "--steps", "1000")
+	assert.EqualError(t, err, "--steps 1000: want an integer in [0, 32] (0: n_positions 32)")
+	_, err = run(t, "graph", "--preset", "tiny", "--steps", "32")
+	assert.NoError(t, err)
+}

@@ -3,8 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"os"
+	"strconv"
 
 	"github.com/pkg/errors"
 	"github.com/spf13/cobra"
@@ -20,13 +19,21 @@ func newEvalCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "eval",
 		Short: "Loss and perplexity of a checkpoint on a text file",
-		Long: `Cut the text into windows of n_positions tokens (each token after the first
-predicted once) and report the mean next-token loss in nats and the
-perplexity exp(loss). The checkpoint directory needs its tokenizer files.`,
-		Example: `  seq2gpt lm eval --model runs/tiny/best --data held-out.txt`,
+		Long: `Score every token of the text after the first, once: windows of n_positions
+tokens side by side, and for the tail one window ending at the last token
+(its already-scored positions ignored, so the tail keeps its context).
+Report the mean next-token loss in nats and the perplexity exp(loss). A
+progress bar shows on a terminal (a line at each tenth otherwise). The
+checkpoint directory needs its tokenizer files.`,
+		Example: `  seq2gpt lm eval --model runs/tiny/best --data LICENSE`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEval(cmd.OutOrStdout(), model, data, batch)
+			c := NewFlagChecks(cmd.Flags())
+			c.Check("batch", AtLeast(1))
+			if err := c.Err(); err != nil {
+				return err
+			}
+			return runEval(cmd.OutOrStdout(), cmd.ErrOrStderr(), model, data, batch)
 		},
 	}
 	c.Flags().StringVar(&model, "model", "", "checkpoint directory (required)")
@@ -37,32 +44,21 @@ perplexity exp(loss). The checkpoint directory needs its tokenizer files.`,
 	return c
 }
 
-func runEval(out io.Writer, model, data string, batch int) error {
-	dir, err := modelDir(model, os.Stderr)
+func runEval(out, errw io.Writer, model, data string, batch int) error {
+	m, tok, err := loadModelAndTokenizer(model, errw)
 	if err != nil {
 		return err
-	}
-	m, err := gpt.Load(dir)
-	if err != nil {
-		return err
-	}
-	tok, ok, err := loadTokenizer(dir)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errors.Errorf("%s has no tokenizer files", dir)
 	}
 	text, err := datasets.LoadText(data)
 	if err != nil {
 		return err
 	}
 	ids := tok.Encode(text)
-	w, err := datasets.NewLMWindows(ids, m.Config.NPositions, 0)
-	if err != nil {
-		return errors.Wrap(err, data)
+	if len(ids) < 2 {
+		return errors.Errorf("%s: %d token: nothing to score (a token is scored from those before it)", data, len(ids))
 	}
-	batch = max(1, min(batch, w.Len()))
+	windows := (len(ids) - 1 + m.Config.NPositions - 1) / m.Config.NPositions
+	batch = max(1, min(batch, windows))
 	// A trainer used only to evaluate: its optimizer never steps.
 	opt, err := train.NewSGD(train.SGDConfig{})
 	if err != nil {
@@ -74,11 +70,12 @@ func runEval(out io.Writer, model, data string, batch int) error {
 		return err
 	}
 	defer tr.Close()
-	loss, err := gpt.EvalLoss(tr, lm, w, batch, 0)
+	bar := newCounter(errw, windows, "scoring "+strconv.Itoa(windows)+" windows")
+	s, err := gpt.EvalTokens(tr, lm, ids, batch, bar.set)
 	if err != nil {
 		return err
 	}
-	scored := (w.Len() / batch) * batch * w.NCtx
-	fmt.Fprintf(out, "%s: %d tokens, %d scored\nloss %.4f nats/token  perplexity %.2f\n", data, len(ids), scored, loss, math.Exp(loss))
+	fmt.Fprintf(out, "%s: %d tokens, %d scored (every token after the first)\nloss %.4f nats/token  perplexity %.2f\n",
+		data, len(ids), s.Tokens, s.Loss, s.Perplexity)
 	return nil
 }

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/pkg/errors"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/gpt"
@@ -18,18 +21,28 @@ import (
 )
 
 type trainFlags struct {
-	data, tokenizer, preset, config, out string
-	merges                               int
-	steps, batch, accum, warmup          int
-	lr, minLR, weightDecay, clip         float64
-	dropout                              float64
-	evalEvery, evalBatches, patience     int
-	checkpointEvery, logEvery            int
-	resume                               bool
-	seed                                 uint64
-	samples, sampleTokens                int
-	prompt                               string
+	data, valid, tokenizer, preset, config, out string
+	validFraction                               float64
+	merges                                      int
+	steps, batch, accum, warmup                 int
+	lr, minLR, weightDecay, clip                float64
+	dropout                                     float64
+	evalEvery, evalBatches, patience            int
+	checkpointEvery, logEvery                   int
+	resume, overwrite                           bool
+	seed                                        uint64
+	samples, sampleTokens                       int
+	prompt                                      string
 }
+
+// The flags that define a run of lm train (a resumed run takes their saved
+// values and refuses others), and those it remembers but lets change.
+var (
+	trainDefining = []string{"data", "valid", "valid-fraction", "tokenizer", "merges", "preset", "config",
+		"batch", "accum", "warmup", "lr", "min-lr", "weight-decay", "clip", "dropout", "seed", "eval-batches"}
+	trainRemembered = []string{"steps", "eval-every", "patience", "checkpoint-every", "log-every",
+		"samples", "sample-tokens", "prompt"}
+)
 
 func newTrainCmd() *cobra.Command {
 	f := &trainFlags{}
@@ -41,27 +54,40 @@ embedding) on next-token prediction with AdamW, linear warm-up then cosine
 decay, and global-norm clipping.
 
 The text is the embedded State of the Union addresses unless --data names a
-file; a tenth is held out for validation. A byte-level BPE tokenizer is
-trained on the training text unless --tokenizer gives one. Checkpoints go to
---out: "best" (lowest validation loss) and "last" (for --resume); both are
-HuggingFace openai-gpt directories that "lm generate" reads. Ctrl-C saves
-"last" and exits cleanly. A loss curve (loss.png) is written beside them.`,
-		Example: `  # a small GPT on the embedded text, a few minutes on 2 cores
-  seq2gpt lm train --preset tiny --steps 1500 --out runs/tiny
+file. Validation text is --valid, or a --valid-fraction held out: whole
+documents (blocks between blank lines) when the text has many, else its
+last part, cut between words. A byte-level BPE tokenizer is trained on the
+training text unless --tokenizer gives one.
 
-  # your own text, a bigger model, resumable
+--out is the run directory. Its run.json records what defines the run (the
+data and its hash, tokenizer, model, schedule, batch, seed), so --resume
+continues it with no other flags; a flag that contradicts the saved run is
+an error naming both values (--steps may change, to extend a run). A
+directory that holds a run is not overwritten without --overwrite.
+Checkpoints: "best" (lowest validation loss) and "last" (for --resume), both
+HuggingFace openai-gpt directories with their tokenizer that "lm generate"
+reads. Ctrl-C saves "last" and exits cleanly. The loss curve of the whole
+run is loss.png. A model and batch that would not fit in memory are refused
+before anything is allocated.`,
+		Example: `  # the README's quick start: a small GPT and a 1,000-merge BPE on the embedded text
+  seq2gpt lm train --preset tiny --merges 1000 --steps 1500 --out runs/tiny
+
+  # your own text, a bigger model; Ctrl-C, then continue it
   seq2gpt lm train --data corpus.txt --preset small --steps 5000 --out runs/small
-  seq2gpt lm train --out runs/small --steps 8000 --resume`,
+  seq2gpt lm train --out runs/small --resume
+  seq2gpt lm train --out runs/small --resume --steps 8000   # extend it`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "plain-text training file (default: the embedded State of the Union addresses)")
+	fl.StringVar(&f.valid, "valid", "", "plain-text validation file (default: hold out --valid-fraction of --data)")
+	fl.Float64Var(&f.validFraction, "valid-fraction", 0.1, "the part of the text held out for validation when there is no --valid")
 	fl.StringVar(&f.tokenizer, "tokenizer", "", "directory with vocab.json+merges.txt (or encoder.json+vocab.bpe); default: train one")
 	fl.IntVar(&f.merges, "merges", -1, "BPE merges to learn when training a tokenizer (default: the preset's vocab_size − 256)")
 	fl.StringVar(&f.preset, "preset", "tiny", "model size: tiny, small, medium or paper")
 	fl.StringVar(&f.config, "config", "", "JSON file of HuggingFace openai-gpt config keys, applied over the preset")
-	fl.StringVar(&f.out, "out", "runs/gpt", "directory for checkpoints and the loss curve")
+	fl.StringVar(&f.out, "out", "runs/gpt", "run directory: run.json, checkpoints and the loss curve")
 	fl.IntVar(&f.steps, "steps", 1500, "optimizer steps in total")
 	fl.IntVar(&f.batch, "batch", 16, "windows per micro-batch")
 	fl.IntVar(&f.accum, "accum", 1, "micro-batches accumulated per step")
@@ -76,7 +102,8 @@ HuggingFace openai-gpt directories that "lm generate" reads. Ctrl-C saves
 	fl.IntVar(&f.patience, "patience", 0, "stop after N evaluations without improvement (0: never)")
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 500, "save the last checkpoint every N steps")
 	fl.IntVar(&f.logEvery, "log-every", 100, "when not on a terminal, log a line every N steps")
-	fl.BoolVar(&f.resume, "resume", false, "continue from <out>/last")
+	fl.BoolVar(&f.resume, "resume", false, "continue the run in --out from its last checkpoint, with its saved settings")
+	fl.BoolVar(&f.overwrite, "overwrite", false, "replace the run in --out (its run.json, checkpoints and loss curve)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for weights, data order and dropout")
 	fl.IntVar(&f.samples, "samples", 2, "samples to print after training")
 	fl.IntVar(&f.sampleTokens, "sample-tokens", 60, "tokens per sample")
@@ -84,13 +111,47 @@ HuggingFace openai-gpt directories that "lm generate" reads. Ctrl-C saves
 	return c
 }
 
+// checkTrainFlags refuses values outside each flag's range before any work.
+func checkTrainFlags(fs *pflag.FlagSet) error {
+	c := NewFlagChecks(fs)
+	for _, name := range []string{"steps", "batch", "accum"} {
+		c.Check(name, AtLeast(1))
+	}
+	for _, name := range []string{"merges", "warmup", "eval-every", "eval-batches", "patience", "checkpoint-every", "log-every", "samples", "sample-tokens"} {
+		c.Check(name, AtLeast(0))
+	}
+	c.Check("lr", Positive)
+	for _, name := range []string{"min-lr", "weight-decay", "clip"} {
+		c.Check(name, NonNegative)
+	}
+	c.Check("dropout", Dropout)
+	c.Check("valid-fraction", Fraction)
+	checkPreset(c, fs)
+	return c.Err()
+}
+
+// checkPreset refuses a --preset gpt does not have.
+func checkPreset(c *FlagChecks, fs *pflag.FlagSet) {
+	if p := fs.Lookup("preset").Value.String(); p != "" {
+		if _, err := gpt.Preset(p); err != nil {
+			c.Add("preset", p, "tiny, small, medium or paper")
+		}
+	}
+}
+
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
+	fs := cmd.Flags()
+	if err := checkTrainFlags(fs); err != nil {
+		return err
+	}
 	out := cmd.OutOrStdout()
-	text, err := loadCorpus(f.data)
+	rd, err := OpenRunDir(fs, RunDirOptions{Command: "lm train", Dir: f.out, Resume: f.resume, Overwrite: f.overwrite,
+		Defining: trainDefining, Remembered: trainRemembered})
 	if err != nil {
 		return err
 	}
-	last := filepath.Join(f.out, train.LastCheckpoint)
+	rd.PrintNotes(out)
+	last := ""
 	if f.resume {
 		// The last checkpoint, or the one before it when a crash
 		// interrupted its replacement.
@@ -98,12 +159,56 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 			return errors.Wrap(err, "--resume")
 		}
 	}
-	cfg, tok, err := modelAndTokenizer(f, text, last)
+	// The model first: a bad --config fails before the text is read.
+	cfg, err := modelConfig(f, last)
 	if err != nil {
 		return err
 	}
+	text, err := loadCorpus(f.data, f.valid, f.validFraction)
+	if err != nil {
+		return err
+	}
+	if err := rd.Fact("data", text.fact()); err != nil {
+		return err
+	}
+	tok, err := runTokenizer(f, fs, cfg, text, last)
+	if err != nil {
+		return err
+	}
+	if err := rd.Fact("tokenizer", tokenizerHash(tok)); err != nil {
+		return err
+	}
+	if !f.resume {
+		cfg.VocabSize = tok.VocabSize()
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.VocabSize != tok.VocabSize() {
+		return errors.Errorf("%s: the model's vocabulary has %d tokens, its tokenizer %d", last, cfg.VocabSize, tok.VocabSize())
+	}
+	if err := rd.Fact("model", cfg); err != nil {
+		return err
+	}
+	resolveTrainDefaults(fs, f, cfg)
+	if f.warmup >= f.steps {
+		return &FlagError{Flag: "steps", Value: strconv.Itoa(f.steps), Want: fmt.Sprintf("an integer > the run's --warmup %d", f.warmup)}
+	}
+	if err := checkTrainMemory(cfg, f.batch); err != nil {
+		return err
+	}
 	trainIDs, validIDs := tok.Encode(text.train), tok.Encode(text.valid)
-	fmt.Fprintf(out, "data: %s — %d train and %d validation tokens, vocabulary %d\n", text.name, len(trainIDs), len(validIDs), tok.VocabSize())
+	fmt.Fprintf(out, "data: %s — %d train and %d validation tokens (%s), vocabulary %d\n",
+		text.name, len(trainIDs), len(validIDs), text.split, tok.VocabSize())
+	tw, err := datasets.NewLMWindows(trainIDs, cfg.NPositions, 0)
+	if err != nil {
+		return errors.Wrapf(err, "training text (%s)", text.name)
+	}
+	vw, err := datasets.NewLMWindows(validIDs, cfg.NPositions, 0)
+	if err != nil {
+		return errors.Errorf("validation text: %d tokens are fewer than one window of n_positions %d + 1: "+
+			"give more text, a larger --valid-fraction or --valid FILE", len(validIDs), cfg.NPositions)
+	}
 
 	m, err := gpt.New(cfg, f.seed)
 	if err != nil {
@@ -112,14 +217,6 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	fmt.Fprintf(out, "model: %d layers, d %d, %d heads, context %d, %s, %.2fM parameters\n",
 		cfg.NLayer, cfg.NEmbd, cfg.NHead, cfg.NPositions, cfg.AFN, float64(m.Store.NumElements())/1e6)
 	lm := gpt.LM{Model: m}
-	tw, err := datasets.NewLMWindows(trainIDs, cfg.NPositions, 0)
-	if err != nil {
-		return errors.Wrap(err, "training text")
-	}
-	vw, err := datasets.NewLMWindows(validIDs, cfg.NPositions, 0)
-	if err != nil {
-		return errors.Wrap(err, "validation text")
-	}
 	data, err := lm.NewLMData(tw, f.batch, f.accum, f.seed)
 	if err != nil {
 		return err
@@ -130,35 +227,42 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	}
 	defer tr.Close()
 	done := 0
+	hist := &lossHistory{}
 	if f.resume {
 		if done, err = train.Resume(tr, data, f.out); err != nil {
 			return err
 		}
+		if hist, err = readHistory(last, done); err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "resumed at step %d from %s\n", done, last)
 	}
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
+	if err := rd.Save(); err != nil {
 		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	prog := newProgress(f.steps, done, f.logEvery)
-	var evals []train.EvalInfo
-	var losses []float64
+	prog := newProgress(cmd.ErrOrStderr(), f.steps, done, f.logEvery)
 	curve := filepath.Join(f.out, "loss.png")
 	hooks := train.Hooks{
 		OnStep: func(s train.StepInfo) {
-			losses = append(losses, s.Loss)
+			hist.step(s)
 			prog.step(s)
 		},
 		OnEval: func(e train.EvalInfo) {
-			evals = append(evals, e)
+			hist.eval(e)
 			prog.eval(e)
-			_ = lossCurve(curve, losses, done, evals)
+			_ = lossCurve(curve, hist)
 		},
-		// The tokenizer is part of each checkpoint, written before it is
-		// sealed and swapped into place.
-		BeforeCheckpoint: func(dir string) error { return saveTokenizer(tok, dir) },
+		// The tokenizer and the loss history are part of each checkpoint,
+		// written before it is sealed and swapped into place.
+		BeforeCheckpoint: func(dir string) error {
+			if err := saveTokenizer(tok, dir); err != nil {
+				return err
+			}
+			return hist.save(dir)
+		},
 	}
 	sum, err := train.Run(ctx, tr, data, lm.Evaluator(vw, f.batch, f.evalBatches), train.LoopConfig{
 		Steps: f.steps, EvalEvery: f.evalEvery, Metric: "loss", Patience: f.patience,
@@ -168,7 +272,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := lossCurve(curve, losses, done, evals); err != nil {
+	if err := lossCurve(curve, hist); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "stopped (%s) at step %d: %d tokens in %s (%.0f tokens/s)\n",
@@ -192,57 +296,75 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	return printSamples(out, best, tok, f.prompt, f.samples, f.sampleTokens, f.seed)
 }
 
-// modelAndTokenizer settles the model config and the tokenizer: from the
-// last checkpoint when resuming, else from the flags (training a BPE on the
-// training text unless one is given).
-func modelAndTokenizer(f *trainFlags, text corpus, last string) (gpt.Config, *datasets.BPE, error) {
-	if f.resume {
+// modelConfig is the model's configuration: the last checkpoint's when
+// resuming, else the preset with --config and --dropout over it (its
+// vocabulary size is the tokenizer's, set later).
+func modelConfig(f *trainFlags, last string) (gpt.Config, error) {
+	if last != "" {
 		cfg, err := gpt.ReadConfig(last)
-		if err != nil {
-			return gpt.Config{}, nil, errors.Wrap(err, "--resume")
-		}
-		tok, ok, err := loadTokenizer(last)
-		if err == nil && !ok {
-			err = errors.Errorf("--resume: %s has no tokenizer files", last)
-		}
-		return cfg, tok, err
+		return cfg, errors.Wrap(err, "--resume")
 	}
 	cfg, err := gpt.Preset(f.preset)
 	if err != nil {
-		return cfg, nil, err
+		return cfg, err
 	}
 	if f.config != "" {
 		b, err := os.ReadFile(f.config)
 		if err != nil {
-			return cfg, nil, err
+			return cfg, err
 		}
-		if err := json.Unmarshal(b, &cfg); err != nil {
-			return cfg, nil, errors.Wrapf(err, "--config %s", f.config)
+		if cfg, err = gpt.ParseConfig(b, cfg); err != nil {
+			return cfg, errors.Wrapf(err, "--config %s", f.config)
 		}
 	}
 	if f.dropout >= 0 {
 		cfg.EmbdPdrop, cfg.AttnPdrop, cfg.ResidPdrop = f.dropout, f.dropout, f.dropout
 	}
-	var tok *datasets.BPE
-	if f.tokenizer != "" {
-		var ok bool
-		if tok, ok, err = loadTokenizer(f.tokenizer); err == nil && !ok {
-			err = errors.Errorf("--tokenizer %s: no vocab.json+merges.txt or encoder.json+vocab.bpe", f.tokenizer)
-		}
-		if err != nil {
-			return cfg, nil, err
-		}
-	} else {
-		merges := f.merges
-		if merges < 0 {
-			merges = max(0, cfg.VocabSize-256)
-		}
-		if tok, err = datasets.TrainBPE([]string{text.train}, datasets.BPEConfig{Merges: merges}); err != nil {
-			return cfg, nil, err
-		}
+	return cfg, nil
+}
+
+// runTokenizer is the run's tokenizer: the last checkpoint's when resuming,
+// else --tokenizer's, else a BPE trained on the training text (--merges,
+// whose default is resolved and recorded).
+func runTokenizer(f *trainFlags, fs *pflag.FlagSet, cfg gpt.Config, text corpus, last string) (*datasets.BPE, error) {
+	dir, what := last, "--resume"
+	if last == "" {
+		dir, what = f.tokenizer, "--tokenizer "+f.tokenizer
 	}
-	cfg.VocabSize = tok.VocabSize()
-	return cfg, tok, cfg.Validate()
+	if dir != "" {
+		tok, ok, err := loadTokenizer(dir)
+		if err == nil && !ok {
+			err = errors.Errorf("%s: %s has no vocab.json+merges.txt or encoder.json+vocab.bpe", what, dir)
+		}
+		return tok, err
+	}
+	if f.merges < 0 {
+		_ = fs.Set("merges", strconv.Itoa(max(0, cfg.VocabSize-256)))
+	}
+	return datasets.TrainBPE([]string{text.train}, datasets.BPEConfig{Merges: f.merges})
+}
+
+// tokenizerHash identifies a tokenizer by the files it saves as.
+func tokenizerHash(tok *datasets.BPE) string {
+	h := sha256.New()
+	_ = tok.SaveGPT2(h, h)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// resolveTrainDefaults sets the flags whose default depends on others
+// (warm-up, final learning rate, dropout), so that the run file records
+// the values the run uses and a resumed run keeps them even if --steps
+// changes.
+func resolveTrainDefaults(fs *pflag.FlagSet, f *trainFlags, cfg gpt.Config) {
+	if f.warmup <= 0 {
+		_ = fs.Set("warmup", strconv.Itoa(max(1, f.steps/20)))
+	}
+	if f.minLR < 0 {
+		_ = fs.Set("min-lr", strconv.FormatFloat(f.lr/10, 'g', -1, 64))
+	}
+	if f.dropout < 0 {
+		_ = fs.Set("dropout", strconv.FormatFloat(cfg.ResidPdrop, 'g', -1, 64))
+	}
 }
 
 func newTrainer(lm gpt.LM, f *trainFlags) (*train.Trainer, error) {
@@ -251,15 +373,7 @@ func newTrainer(lm gpt.LM, f *trainFlags) (*train.Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	warmup := f.warmup
-	if warmup <= 0 {
-		warmup = max(1, f.steps/20)
-	}
-	minLR := f.minLR
-	if minLR < 0 {
-		minLR = f.lr / 10
-	}
-	sched, err := train.NewWarmupDecay(f.lr, minLR, warmup, f.steps, train.Cosine)
+	sched, err := train.NewWarmupDecay(f.lr, f.minLR, f.warmup, f.steps, train.Cosine)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,27 @@ import (
 	"github.com/seq2gpt/seq2gpt/train"
 )
 
+// isTerminal reports whether w (a reader or a writer) is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newBar is a progress bar on w when w is a terminal (nil otherwise).
+func newBar(w io.Writer, total int, desc string) *progressbar.ProgressBar {
+	if !isTerminal(w) {
+		return nil
+	}
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionThrottle(100_000_000),
+	)
+}
+
 // progress reports a training run: a progress bar with ETA, loss, tokens/s
 // and learning rate on a terminal, and a plain line per evaluation (and
 // every logEvery steps) when output goes to a file or a pipe.
@@ -23,17 +44,9 @@ type progress struct {
 	metrics func(map[string]float64) string
 }
 
-func newProgress(total, done, logEvery int) *progress {
-	p := &progress{w: os.Stderr, logEvery: logEvery}
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		p.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("training"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionFullWidth(),
-			progressbar.OptionThrottle(100_000_000),
-		)
+func newProgress(w io.Writer, total, done, logEvery int) *progress {
+	p := &progress{w: w, logEvery: logEvery, bar: newBar(w, total, "training")}
+	if p.bar != nil {
 		_ = p.bar.Set(done)
 	}
 	return p
@@ -60,15 +73,48 @@ func (p *progress) eval(e train.EvalInfo) {
 	if p.metrics != nil {
 		line = fmt.Sprintf("eval step %d  %s%s", e.Step, p.metrics(e.Metrics), best)
 	}
+	p.line(line)
+}
+
+// line prints a line of its own (an evaluation), above the bar.
+func (p *progress) line(s string) {
 	if p.bar != nil {
 		_ = p.bar.Clear()
 	}
-	fmt.Fprintln(p.w, line)
+	fmt.Fprintln(p.w, s)
 }
 
 func (p *progress) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		fmt.Fprintln(p.w)
+	}
+}
+
+// counter reports progress through a known amount of work (windows
+// evaluated): a bar on a terminal, else a line at each tenth.
+type counter struct {
+	w     io.Writer
+	what  string
+	bar   *progressbar.ProgressBar
+	tenth int
+}
+
+func newCounter(w io.Writer, total int, what string) *counter {
+	return &counter{w: w, what: what, bar: newBar(w, total, what)}
+}
+
+func (c *counter) set(done, total int) {
+	if c.bar != nil {
+		_ = c.bar.Set(done)
+		if done == total {
+			_ = c.bar.Finish()
+			fmt.Fprintln(c.w)
+		}
+		return
+	}
+	if t := 10 * done / total; t > c.tenth {
+		c.tenth = t
+		fmt.Fprintf(c.w, "%s: %d/%d (%d%%)\n", c.what, done, total, 100*done/total)
 	}
 }

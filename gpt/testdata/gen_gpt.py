@@ -4,7 +4,7 @@ reference logits and greedy continuations, for seq2gpt's parity tests.
 
 The torch modules below follow transformers' modeling_openai.py
 (OpenAIGPTLMHeadModel: Conv1D projections stored [in, out], post-LayerNorm
-blocks, a causal mask applied as w*b - 1e4*(1-b), lm_head tied to
+blocks, its ACT_FNS table of activations, a causal mask applied as w*b - 1e4*(1-b), lm_head tied to
 tokens_embed), so the state dict has exactly HF's names and layouts.
 The safetensors files are written by hand (the format is an 8-byte
 little-endian header length, a JSON header and raw little-endian data), so
@@ -38,11 +38,17 @@ class Conv1D(nn.Module):
         return x.view(size_out)
 
 
-ACT = {
-    "gelu": nn.GELU(),
-    "gelu_new": nn.GELU(approximate="tanh"),
-    "relu": nn.ReLU(),
-}
+def gelu_new(x):
+    """transformers' NewGELUActivation (activations.py), the tanh approximation."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+# modeling_openai.py's table: its "gelu" is the tanh approximation, and it
+# has no "gelu_new" key.
+ACT = {"relu": nn.ReLU(), "silu": nn.functional.silu, "gelu": gelu_new, "swish": nn.functional.silu}
+# Not HF's: the name older configs here used for the tanh form (gpt reads
+# it as "gelu"); kept so generators that import this module still run.
+ACT["gelu_new"] = gelu_new
 
 
 class Attention(nn.Module):
@@ -65,6 +71,7 @@ class Attention(nn.Module):
         b = self.bias[:, :, : w.size(-2), : w.size(-1)]
         w = w * b + -1e4 * (1 - b)
         w = nn.functional.softmax(w, dim=-1)
+        self.last_w = w  # the attention weights, for the reference
         a = torch.matmul(w, v).permute(0, 2, 1, 3).contiguous()
         a = a.view(*(a.size()[:-2] + (a.size(-2) * a.size(-1),)))
         return self.c_proj(a)
@@ -172,6 +179,8 @@ def make(name, afn, seed):
     with torch.no_grad():
         logits = model(ids)
         prompts = [[3, 14, 15, 9, 2, 6], [27, 1, 8]]
+        model(torch.tensor([prompts[0]]))
+        attention = [block.attn.last_w[0].flatten().tolist() for block in model.transformer.h]
         cont = [greedy(model, p, 12) for p in prompts]
     ref = {
         "ids": ids.flatten().tolist(),
@@ -179,6 +188,8 @@ def make(name, afn, seed):
         "logits": [float(x) for x in logits.flatten().tolist()],
         "prompts": prompts,
         "greedy": cont,
+        # Each layer's softmax weights [n_head, T, T] for prompts[0].
+        "attention": [[float(x) for x in a] for a in attention],
     }
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(ref, f, sort_keys=True)
@@ -187,5 +198,7 @@ def make(name, afn, seed):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    make("hf-gelu", "gelu", 1)
-    make("hf-gelu-new", "gelu_new", 2)
+    # hf-gelu has the weights of the former hf-gelu-new (seed 2, tanh GELU),
+    # so the generation ids pinned in generate-b314e47.json still apply.
+    make("hf-gelu", "gelu", 2)
+    make("hf-silu", "silu", 1)
