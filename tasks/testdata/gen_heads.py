@@ -103,7 +103,7 @@ class OpenAIGPTForSequenceClassification(nn.Module):
 def config(arch, num_labels, labels=None, problem=None, task=None):
     cfg = {
         "vocab_size": BASE + 4, "n_positions": 16, "n_embd": 32, "n_layer": 2, "n_head": 4,
-        "afn": "gelu_new", "layer_norm_epsilon": 1e-5, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
+        "afn": "gelu", "layer_norm_epsilon": 1e-5, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
         "resid_pdrop": 0.0, "initializer_range": 0.02, "model_type": "openai-gpt", "n_ctx": 16,
         "architectures": [arch], "summary_type": "cls_index", "summary_use_proj": True,
         "summary_activation": None, "summary_proj_to_labels": True, "summary_first_dropout": 0.0,
