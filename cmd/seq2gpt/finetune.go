@@ -441,16 +441,11 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 		return err
 	}
 	defer trainer.Close()
-	done := 0
-	hist := &lossHistory{}
+	done, hist := 0, &lossHistory{}
 	if f.resume {
-		if done, err = train.Resume(trainer, data, f.out); err != nil {
+		if done, hist, err = resumeTraining(out, trainer, data, f.out, last); err != nil {
 			return err
 		}
-		if hist, err = readHistory(last, done); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "resumed at step %d from %s\n", done, last)
 	}
 	hist.Title = "fine-tuning: " + task.Name
 	if err := rd.Save(); err != nil {

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -217,30 +214,7 @@ func TestFinetuneInterrupt(t *testing.T) {
 	lm := pretrainLM(t, 32)
 	out := filepath.Join(t.TempDir(), "run")
 	args := []string{"finetune", "train", "--task", "sentiment", "--from", lm, "--batch", "8", "--epochs", "100", "--out", out}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, "\x1f"))
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	sc := bufio.NewScanner(stdout)
-	var lines []string
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if strings.HasPrefix(sc.Text(), "training:") {
-			break
-		}
-	}
-	time.Sleep(1500 * time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	require.NoError(t, cmd.Wait(), strings.Join(lines, "\n"))
-	all := strings.Join(lines, "\n")
-	require.Contains(t, all, "stopped (cancelled) at step ")
-	var saved int
-	_, err = fmt.Sscanf(all[strings.Index(all, "stopped (cancelled) at step "):], "stopped (cancelled) at step %d", &saved)
-	require.NoError(t, err)
+	saved := interruptChild(t, args, "training:")
 	assert.FileExists(t, filepath.Join(out, "last", "task.json"))
 	assert.NoDirExists(t, filepath.Join(out, "model"), "no evaluation yet: no best model")
 

@@ -301,13 +301,9 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 		if err != nil {
 			return errors.Wrap(err, "--resume")
 		}
-		if done, err = train.Resume(tr, data, f.out); err != nil {
+		if done, hist, err = resumeTraining(out, tr, data, f.out, last); err != nil {
 			return err
 		}
-		if hist, err = readHistory(last, done); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "resumed at step %d from %s\n", done, last)
 	}
 	hist.Title = "translation: " + f.arch
 	if err := rd.Save(); err != nil {
