@@ -268,13 +268,13 @@ func TestAttentionLearnsFaster(t *testing.T) {
 // TestAttentionBeatsFixedBLEU is README's comparison, which takes an hour
 // or more on 2 shared cores: with -seq2seq.long it trains both models as
 // README's seq2gpt translate train command lines do (the same tokenizer,
-// data order, seeds and budget: 1,000 steps) and scores greedy
+// data order, seeds and budget: 2,000 steps) and scores greedy
 // translations of the whole embedded test split.
 func TestAttentionBeatsFixedBLEU(t *testing.T) {
 	if !*long {
 		t.Skip("an hour or more on 2 cores: run with -seq2seq.long")
 	}
-	b := budget{merges: 2000, maxLen: 40, embed: 64, hidden: 128, layer: 1, steps: 1000, maxTokens: 1600, lr: 2e-3,
+	b := budget{merges: 2000, maxLen: 40, embed: 64, hidden: 128, layer: 1, steps: 2000, maxTokens: 1600, lr: 2e-3,
 		dropout: 0.1, smoothing: 0.1}
 	c := loadCorpus(t, b)
 	res := map[string]result{}

@@ -77,7 +77,8 @@ pdf). The model directory needs its tokenizer files.`,
 				heads = upTo(m.Config.NHead)
 			}
 			plots, _ := attentionPlots(alpha, labels, layers, heads)
-			b, err := drawTiles(plots, filepath.Ext(out), len(ids))
+			side := attentionSide(len(ids))
+			b, err := drawTiles(plots, filepath.Ext(out), "", side, side)
 			if err != nil {
 				return err
 			}
@@ -224,24 +225,42 @@ func attentionPlots(alpha [][][][]float64, labels []string, layers, heads []int)
 	return plots, grids
 }
 
-// drawTiles lays the plots out in their rows and columns, each panel
-// growing with the tokens, and encodes the picture in the format of ext.
-func drawTiles(plots [][]*plot.Plot, ext string, tokens int) ([]byte, error) {
+// attentionSide is the side of one square panel of lm attention: growing
+// with the tokens, within [2.6, 7] inches.
+func attentionSide(tokens int) vg.Length {
+	return vg.Length(math.Max(2.6, math.Min(7, 1.3+0.2*float64(tokens)))) * vg.Inch
+}
+
+// titleBand is the height of a picture's title above its panels.
+var titleBand = vg.Points(28)
+
+// drawTiles lays the plots out in their rows and columns, each panel w × h,
+// under title (none when empty), and encodes the picture in the format of
+// ext.
+func drawTiles(plots [][]*plot.Plot, ext, title string, w, h vg.Length) ([]byte, error) {
 	format := strings.TrimPrefix(strings.ToLower(ext), ".")
 	switch format {
 	case "png", "svg", "pdf":
 	default:
 		return nil, &FlagError{Flag: "out", Value: "*" + ext, Want: "a .png, .svg or .pdf file"}
 	}
-	side := vg.Length(math.Max(2.6, math.Min(7, 1.3+0.2*float64(tokens)))) * vg.Inch
 	rows, cols := len(plots), len(plots[0])
-	c, err := draw.NewFormattedCanvas(side*vg.Length(cols), side*vg.Length(rows), format)
+	top := vg.Length(0)
+	if title != "" {
+		top = titleBand
+	}
+	c, err := draw.NewFormattedCanvas(w*vg.Length(cols), h*vg.Length(rows)+top, format)
 	if err != nil {
 		return nil, errors.Wrap(err, "attention picture")
 	}
 	dc := draw.New(c)
+	if title != "" {
+		sty := plot.New().Title.TextStyle
+		sty.XAlign, sty.YAlign = text.XCenter, text.YCenter
+		dc.FillText(sty, vg.Point{X: dc.Center().X, Y: dc.Max.Y - top/2}, title)
+	}
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(6), PadY: vg.Points(6),
-		PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10)}
+		PadTop: vg.Points(6) + top, PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10)}
 	canvases := plot.Align(plots, tiles, dc)
 	for r := range plots {
 		for k, p := range plots[r] {

@@ -15,10 +15,15 @@ import (
 )
 
 // alignment is the α matrix of one translation: Z[i][j] is how much
-// target token i attended to source token j.
+// target token i attended to source token j. The same picture serves any
+// attention map: src are then the keys (columns) and tgt the queries
+// (rows).
 type alignment struct {
 	src, tgt []string
 	alpha    [][]float32
+	// xName and yName name the axes ("source" and "translation" when
+	// empty).
+	xName, yName string
 }
 
 // Dims, Z, X and Y make an alignment a plotter.GridXYZ: columns are the
@@ -40,10 +45,9 @@ func (grays) Colors() []color.Color {
 	return cs
 }
 
-// drawAttention writes the alignment as a PNG heat map to path
-// (atomically): the source tokens are its columns, labelled below, and the
-// translation's tokens its rows, the first at the top.
-func drawAttention(path, title string, a alignment) error {
+// check says whether α has a row for each target token and a weight for
+// each source token.
+func (a alignment) check() error {
 	if len(a.src) == 0 || len(a.tgt) == 0 || len(a.alpha) != len(a.tgt) {
 		return errors.Errorf("attention picture: %d source and %d target tokens with %d rows of α", len(a.src), len(a.tgt), len(a.alpha))
 	}
@@ -52,10 +56,30 @@ func drawAttention(path, title string, a alignment) error {
 			return errors.Errorf("attention picture: row %d of α has %d weights for %d source tokens", i, len(row), len(a.src))
 		}
 	}
+	return nil
+}
+
+// alignmentCell is the side of one token's cell in the pictures.
+var alignmentCell = vg.Points(22)
+
+// size is the picture of a: a cell per token and room for the labels.
+func (a alignment) size() (w, h vg.Length) {
+	return vg.Length(len(a.src))*alignmentCell + vg.Inch*1.6, vg.Length(len(a.tgt))*alignmentCell + vg.Inch*1.8
+}
+
+// plot is a as a heat map titled title: the source tokens are its
+// columns, labelled below, and the translation's tokens its rows, the
+// first at the top.
+func (a alignment) plot(title string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "source"
-	p.Y.Label.Text = "translation"
+	p.X.Label.Text, p.Y.Label.Text = a.xName, a.yName
+	if a.xName == "" {
+		p.X.Label.Text = "source"
+	}
+	if a.yName == "" {
+		p.Y.Label.Text = "translation"
+	}
 	h := plotter.NewHeatMap(a, grays{})
 	h.Min, h.Max = 0, 1
 	h.Rasterized = true // one image: no seams between the cells
@@ -73,10 +97,18 @@ func drawAttention(path, title string, a alignment) error {
 	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
 	p.X.Min, p.X.Max = -0.5, float64(len(a.src))-0.5
 	p.Y.Min, p.Y.Max = -0.5, float64(len(a.tgt))-0.5
-	cell := vg.Points(22)
-	w := vg.Length(len(a.src))*cell + vg.Inch*1.6
-	hh := vg.Length(len(a.tgt))*cell + vg.Inch*1.8
-	wt, err := p.WriterTo(w, hh, "png")
+	return p
+}
+
+// drawAttention writes the alignment as a PNG heat map to path
+// (atomically): the source tokens are its columns, labelled below, and the
+// translation's tokens its rows, the first at the top.
+func drawAttention(path, title string, a alignment) error {
+	if err := a.check(); err != nil {
+		return err
+	}
+	w, h := a.size()
+	wt, err := a.plot(title).WriterTo(w, h, "png")
 	if err != nil {
 		return errors.Wrap(err, "attention picture")
 	}
@@ -85,4 +117,31 @@ func drawAttention(path, title string, a alignment) error {
 		return errors.Wrap(err, "attention picture")
 	}
 	return atomicfile.WriteFile(path, buf.Bytes())
+}
+
+// drawAttentionGrid writes rows of alignments of one sentence pair (a
+// model's layers × heads), each titled, as one PNG under title to path
+// (atomically). Every panel is the size drawAttention gives the first.
+func drawAttentionGrid(path, title string, panels [][]alignment, titles [][]string) error {
+	if len(panels) == 0 || len(panels[0]) == 0 {
+		return errors.New("attention picture: no panels")
+	}
+	plots := make([][]*plot.Plot, len(panels))
+	for r, row := range panels {
+		if len(row) != len(panels[0]) {
+			return errors.Errorf("attention picture: row %d has %d panels, row 0 %d", r, len(row), len(panels[0]))
+		}
+		for c, a := range row {
+			if err := a.check(); err != nil {
+				return err
+			}
+			plots[r] = append(plots[r], a.plot(titles[r][c]))
+		}
+	}
+	w, h := panels[0][0].size()
+	b, err := drawTiles(plots, ".png", title, w, h)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, b)
 }

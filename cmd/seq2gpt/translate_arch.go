@@ -21,7 +21,8 @@ import (
 // translate commands — data, tokenizers, training loop, checkpoints,
 // BLEU, search, attention pictures — is written against mtModel, so an
 // architecture joins by adding one mtArch to mtArchs: its --arch names, its
-// flags, how it makes a fresh model and how it recognises and loads a model
+// flags (and how the ones a user did not give are settled), its optimizer,
+// how it makes a fresh model and how it recognises and loads a model
 // directory of its own.
 
 // mtArch is one architecture of `seq2gpt translate`.
@@ -33,6 +34,14 @@ type mtArch struct {
 	// Flags adds the architecture's model flags (shared names such as
 	// --layers and --dropout are added once, by modelFlags).
 	Flags func(fs *pflag.FlagSet, f *modelFlags)
+	// Resolve, when not nil, settles the flags a new run did not give
+	// from the architecture's defaults (the Transformer's preset), setting
+	// them in fs so that the run file records them, and refuses values that
+	// do not fit together. A resumed run has every flag set already.
+	Resolve func(fs *pflag.FlagSet, f *mtTrainFlags) error
+	// Adam is the optimizer's configuration (β₂ 0.98, ε 1e-9 for the
+	// Transformer, as the paper).
+	Adam train.AdamConfig
 	// New makes a fresh model of arch name from the flags, for the given
 	// vocabularies, with weights drawn from seed.
 	New func(name string, f *modelFlags, v vocabs, seed uint64) (mtModel, error)
@@ -88,7 +97,8 @@ type mtDecoder interface {
 type vocabs struct {
 	Src, Tgt      int
 	Pad, BOS, EOS int
-	SrcEOS        int // the source vocabulary's end token
+	SrcEOS        int  // the source vocabulary's end token
+	Joint         bool // one tokenizer for both sides
 }
 
 // modelFlags are the model flags of every architecture.
@@ -101,20 +111,26 @@ type modelFlags struct {
 	embed, hidden, attnDim int
 	reverse, feed, uni     bool
 	score                  string
+	// transformer
+	preset                     string
+	encLayers, decLayers       int
+	dModel, heads, dFF, maxPos int
+	activation, positions      string
+	normFirst, share           bool
 }
 
 // addModelFlags registers the shared model flags, then each architecture's.
 func addModelFlags(fs *pflag.FlagSet, f *modelFlags) {
-	fs.IntVar(&f.layers, "layers", 1, "encoder and decoder layers")
-	fs.Float64Var(&f.dropout, "dropout", 0.2, "dropout on embeddings, between layers and before the output projection")
-	fs.BoolVar(&f.tie, "tie-embeddings", false, "use the target embedding as the output projection")
+	fs.IntVar(&f.layers, "layers", 1, "encoder and decoder layers (transformer: default the preset's)")
+	fs.Float64Var(&f.dropout, "dropout", 0.2, "dropout on embeddings, between layers and before the output projection (transformer: default the preset's, where the paper puts it)")
+	fs.BoolVar(&f.tie, "tie-embeddings", false, "use the target embedding as the output projection (transformer: default the preset's)")
 	for _, a := range mtArchs {
 		a.Flags(fs, f)
 	}
 }
 
 // mtArchs are the architectures, in --help order.
-var mtArchs = []mtArch{seq2seqArch()}
+var mtArchs = []mtArch{seq2seqArch(), transformerArch()}
 
 // archNames lists every --arch value.
 func archNames() []string {
@@ -172,6 +188,7 @@ func seq2seqArch() mtArch {
 	return mtArch{
 		Names: []string{seq2seq.Fixed, seq2seq.Attention},
 		Help:  "fixed: LSTM encoder–decoder, c = h_m (Sutskever 2014); attention: bidirectional encoder, Bahdanau attention (2015)",
+		Adam:  train.AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
 		Flags: func(fs *pflag.FlagSet, f *modelFlags) {
 			fs.IntVar(&f.embed, "embed", 256, "fixed, attention: embedding size")
 			fs.IntVar(&f.hidden, "hidden", 256, "fixed, attention: LSTM size (each direction)")

@@ -145,7 +145,7 @@ func (t mtTokenizers) vocabs() vocabs {
 	id := func(tok *datasets.BPE, s string) int { v, _ := tok.SpecialID(s); return v }
 	return vocabs{Src: t.src.VocabSize(), Tgt: t.tgt.VocabSize(),
 		Pad: id(t.tgt, datasets.PadToken), BOS: id(t.tgt, datasets.BOSToken), EOS: id(t.tgt, datasets.EOSToken),
-		SrcEOS: id(t.src, datasets.EOSToken)}
+		SrcEOS: id(t.src, datasets.EOSToken), Joint: t.joint()}
 }
 
 // trainTokenizers learns a byte-level BPE of merges merges on the training

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -61,6 +63,7 @@ best or last checkpoint; a run directory means its best). The test set is
 the embedded en–de test split unless --test gives one (as train's --train).`,
 		Example: `  seq2gpt translate eval --model runs/attention/last --beam 1
   seq2gpt translate eval --model runs/attention/last --beam 5 --output hyps.de
+  seq2gpt translate eval --model runs/transformer --beam 4   # a run directory: its best checkpoint
   seq2gpt translate eval --model runs/fr-en --test data/test --src-lang fr --tgt-lang en`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -129,10 +132,11 @@ func runTranslateEval(out, stderr io.Writer, f *mtEvalFlags) error {
 }
 
 type mtTranslateFlags struct {
-	search           searchFlags
-	model, input     string
-	attention        string
-	printIDs, prompt bool
+	search                  searchFlags
+	model, input            string
+	attention, attentionMap string
+	layers, heads           []int
+	printIDs, prompt        bool
 }
 
 func newTranslateTranslateCmd() *cobra.Command {
@@ -146,11 +150,18 @@ line gives an empty line. --nbest K prints the K best of the beam as
 "line ||| translation ||| score" (Moses' n-best layout). --attention PATH
 draws α for each sentence as a heat map (source tokens × translation
 tokens, white = all attention): PATH itself for one sentence, PATH with
--1, -2, … before its extension for several.`,
+-1, -2, … before its extension for several. A Transformer's
+picture is a grid of heat maps, a row for each layer and a column for each
+head (--layers and --heads choose them; default all): of its
+encoder–decoder attention (--attention-map cross), its encoder's
+self-attention over the source (encoder) or its decoder's masked
+self-attention over the translation (decoder).`,
 		Example: `  seq2gpt translate translate --model runs/attention/last --beam 1 --attention att.png < sentence.en
   echo "Select the cells you want to print." | seq2gpt translate translate --model runs/attention/last --attention att.png
   seq2gpt translate translate --model runs/attention --input sentences.en --beam 5 --nbest 3
-  seq2gpt translate translate --model runs/attention        # a prompt on a terminal`,
+  seq2gpt translate translate --model runs/attention        # a prompt on a terminal
+  seq2gpt translate translate --model runs/transformer/best --beam 1 --attention att.png --layers 1 < sentence.en
+  seq2gpt translate translate --model runs/transformer/best --attention enc.png --attention-map encoder --heads 0,1 < sentence.en`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTranslateTranslate(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -162,6 +173,9 @@ tokens, white = all attention): PATH itself for one sentence, PATH with
 	addSearchFlags(fs, &f.search, 5)
 	fs.IntVar(&f.search.nbest, "nbest", 1, "print the K best translations of each sentence")
 	fs.StringVar(&f.attention, "attention", "", "draw each sentence's attention as a PNG heat map here")
+	fs.StringVar(&f.attentionMap, "attention-map", crossMap, "transformer: the attention --attention draws: cross (encoder–decoder), encoder or decoder (self-attention)")
+	fs.IntSliceVar(&f.layers, "layers", nil, "transformer: the layers --attention draws, a row of panels each (default: all)")
+	fs.IntSliceVar(&f.heads, "heads", nil, "transformer: the heads --attention draws, a column of panels each (default: all)")
 	fs.BoolVar(&f.printIDs, "print-ids", false, "print the translation's token ids after it")
 	_ = c.MarkFlagRequired("model")
 	return c
@@ -180,6 +194,9 @@ func runTranslateTranslate(stdin io.Reader, out, stderr io.Writer, f *mtTranslat
 	}
 	if f.attention != "" && !m.HasAttention() {
 		return errors.Errorf("--attention: %s is a %s model, which has no attention to draw (train one with --arch attention)", f.model, m.Arch())
+	}
+	if err := f.checkPicture(m); err != nil {
+		return err
 	}
 	dec, err := m.NewDecoder()
 	if err != nil {
@@ -296,7 +313,7 @@ func (t *translator) lines(lines []string, first int, number bool) error {
 					ext := filepath.Ext(path)
 					path = fmt.Sprintf("%s-%d%s", strings.TrimSuffix(path, ext), n, ext)
 				}
-				if err := drawAttention(path, text, t.alignment(srcs[k], h)); err != nil {
+				if err := t.picture(path, text, srcs[k], h); err != nil {
 					return err
 				}
 				fmt.Fprintf(t.stderr, "attention: %s\n", path)
@@ -342,4 +359,62 @@ func tokenLabel(tok *datasets.BPE, id int, first bool) string {
 		return strings.TrimPrefix(s, " ")
 	}
 	return "·" + s
+}
+
+// checkPicture refuses --attention-map, --layers and --heads values the
+// model m does not have, and those flags without --attention; it settles
+// the default layers and heads (all of them).
+func (f *mtTranslateFlags) checkPicture(m mtModel) error {
+	if !slices.Contains(attentionMaps, f.attentionMap) {
+		return &FlagError{Flag: "attention-map", Value: fmt.Sprintf("%q", f.attentionMap), Want: "cross, encoder or decoder"}
+	}
+	chosen := f.attentionMap != crossMap || f.layers != nil || f.heads != nil
+	if chosen && f.attention == "" {
+		return errors.New("--attention-map, --layers and --heads choose what --attention draws: give --attention PATH.png")
+	}
+	g, ok := m.(mtAttentionMaps)
+	if !ok {
+		if chosen {
+			return errors.Errorf("--attention-map, --layers and --heads: %s is a %s model, whose attention has no layers or heads (one picture of α per sentence)", f.model, m.Arch())
+		}
+		return nil
+	}
+	L, H := g.AttentionHeads(f.attentionMap)
+	for _, c := range []struct {
+		flag string
+		n    int
+		v    *[]int
+	}{{"layers", L, &f.layers}, {"heads", H, &f.heads}} {
+		if *c.v == nil {
+			*c.v = upTo(c.n)
+		}
+		for _, i := range *c.v {
+			if i < 0 || i >= c.n {
+				return &FlagError{Flag: c.flag, Value: strconv.Itoa(i), Want: Below(c.n).String()}
+			}
+		}
+	}
+	return nil
+}
+
+// picture draws a translation's attention to path: α of the decoder's
+// states (the LSTMs'), or the chosen map's layers × heads (the
+// Transformer's).
+func (t *translator) picture(path, title string, src []int, h hypothesis) error {
+	a := t.alignment(src, h)
+	g, ok := t.m.(mtAttentionMaps)
+	if !ok {
+		return drawAttention(path, title, a)
+	}
+	target := slices.Clone(h.tokens)
+	if len(a.tgt) > len(h.tokens) {
+		target = append(target, t.m.EOS()) // it chose to end
+	}
+	maps, err := g.AttentionMaps(t.f.attentionMap, src, target)
+	if err != nil {
+		return err
+	}
+	panels, titles := mapPanels(maps, t.f.attentionMap, a, t.f.layers, t.f.heads)
+	what := map[string]string{crossMap: "encoder–decoder attention", encoderMap: "encoder self-attention", decoderMap: "decoder self-attention"}
+	return drawAttentionGrid(path, fmt.Sprintf("%s: %s", what[t.f.attentionMap], title), panels, titles)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/train"
+	"github.com/seq2gpt/seq2gpt/transformer"
 )
 
 type mtTrainFlags struct {
@@ -34,7 +36,7 @@ type mtTrainFlags struct {
 	smoothing             float64
 	evalEvery, patience   int
 	evalSentences         int
-	metric                string
+	metric, schedule      string
 	checkpointEvery       int
 	logEvery, maxPrograms int
 	resume, overwrite     bool
@@ -44,13 +46,18 @@ type mtTrainFlags struct {
 func newTranslateCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "translate",
-		Short: "Translation models (LSTM encoder–decoders, with and without attention): train, evaluate, translate",
+		Short: "Translation models (LSTM encoder–decoders with and without attention, the Transformer): train, evaluate, translate",
 		Long: `Train and run translation models. The architectures (--arch):
 
-  fixed      the LSTM encoder–decoder of Sutskever et al. (2014) and Cho et al.
-             (2014): the encoder's last state c = h_m is the whole source
-  attention  Bahdanau et al. (2015): a bidirectional encoder, and attention over
-             every source word at each step (Luong's dot and general scores too)
+  fixed        the LSTM encoder–decoder of Sutskever et al. (2014) and Cho et
+               al. (2014): the encoder's last state c = h_m is the whole source
+  attention    Bahdanau et al. (2015): a bidirectional encoder, and attention
+               over every source word at each step (Luong's dot and general
+               scores too)
+  transformer  Vaswani et al. (2017): stacks of self-attention and feed-forward
+               layers, no recurrence, as torch's nn.Transformer (--preset small,
+               or base, the paper's; Adam β₂ 0.98 and --schedule noam as the
+               paper trains it)
 
 The data is the embedded English–German LibreOffice help corpus unless
 --train/--valid/--test give files. Scores are BLEU and chrF as sacreBLEU
@@ -88,10 +95,29 @@ latest. Both are model directories (config.json, model.safetensors and the
 tokenizer) that "translate eval" and "translate translate" read. <out>
 remembers the run: --resume continues it with its own settings (only
 --steps, --patience, --eval-every, --checkpoint-every and --log-every may
-change, and --max-programs); to start over in it give --overwrite. Ctrl-C saves <out>/last.`,
+change, and --max-programs); to start over in it give --overwrite. Ctrl-C saves <out>/last.
+
+The Transformer (--arch transformer) starts from --preset: small (2+2
+layers, d_model 128, 4 heads, d_ff 512) or base, the paper's (6+6, 512, 8,
+2048, dropout 0.1, one shared source and target embedding that is also the
+output projection); each of --layers, --encoder-layers, --decoder-layers,
+--d-model, --heads, --d-ff, --max-positions, --activation, --positions,
+--norm-first, --share-embeddings, --tie-embeddings and --dropout given
+overrides it, and run.json records what they resolved to. It trains with
+Adam (β₁ 0.9, β₂ 0.98, ε 1e-9) as the paper does; --schedule noam is the
+paper's rate, d_model^−½ · min(step^−½, step · warmup^−3/2) with --warmup
+steps, whose peak at step --warmup is --lr when given (fairseq's
+inverse_sqrt), (d_model · warmup)^−½ when not.`,
 		Example: `  # README's comparison: the two architectures at one size and budget (an hour or more on 2 cores)
-  seq2gpt translate train --arch fixed --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 1000 --eval-every 500 --eval-sentences 300 --out runs/fixed
-  seq2gpt translate train --arch attention --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 1000 --eval-every 500 --eval-sentences 300 --out runs/attention
+  seq2gpt translate train --arch fixed --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 2000 --eval-every 500 --eval-sentences 300 --max-programs 10 --out runs/fixed
+  seq2gpt translate train --arch attention --embed 64 --hidden 128 --merges 2000 --max-len 40 --max-tokens 1600 --lr 2e-3 --dropout 0.1 --steps 2000 --eval-every 500 --eval-sentences 300 --max-programs 10 --out runs/attention
+
+  # the Transformer: the Small preset at the LSTMs' budget, Adam β₂ 0.98 and the Noam warm-up to a peak of 2.2e-3
+  seq2gpt translate train --arch transformer --preset small --merges 2000 --max-len 40 --max-tokens 1600 --schedule noam --warmup 400 --lr 2.2e-3 --steps 2000 --eval-every 500 --eval-sentences 300 --out runs/transformer
+  # the paper's base model and its learning rate d_model^−½ · min(step^−½, step · 4000^−3/2)
+  seq2gpt translate train --arch transformer --preset base --merges 8000 --schedule noam --warmup 4000 --steps 100000 --out runs/base
+  # a size between: the preset's other settings, these overridden
+  seq2gpt translate train --arch transformer --preset small --layers 3 --d-model 256 --heads 8 --d-ff 1024 --schedule noam --warmup 1000 --out runs/t3
 
   # your own data: data/train.fr, data/train.en, data/valid.fr, data/valid.en
   seq2gpt translate train --arch attention --train data/train --valid data/valid \
@@ -112,9 +138,10 @@ change, and --max-programs); to start over in it give --overwrite. Ctrl-C saves 
 	fs.IntVar(&f.steps, "steps", 3000, "optimizer steps in total (a resumed run counts its earlier steps)")
 	fs.IntVar(&f.maxTokens, "max-tokens", 2000, "tokens per batch: rows × (longest source + longest target), padding included")
 	fs.IntVar(&f.accum, "accum", 1, "batches accumulated per step")
-	fs.Float64Var(&f.lr, "lr", 1e-3, "Adam's learning rate (after the warm-up)")
+	fs.StringVar(&f.schedule, "schedule", "warmup", "learning rate: warmup (a linear warm-up to --lr, then constant, or a cosine decay to --min-lr) or noam (the paper's: a linear warm-up to --lr at step --warmup, then ∝ step^−½, as fairseq's inverse_sqrt)")
+	fs.Float64Var(&f.lr, "lr", 1e-3, "Adam's learning rate after the warm-up; with --schedule noam its peak (transformer: default the paper's, (d_model · warmup)^−½)")
 	fs.Float64Var(&f.minLR, "min-lr", -1, "cosine decay to this rate at --steps (default: none, the rate stays --lr)")
-	fs.IntVar(&f.warmup, "warmup", 0, "linear warm-up steps")
+	fs.IntVar(&f.warmup, "warmup", 0, "linear warm-up steps (at least 1 with --schedule noam)")
 	fs.Float64Var(&f.clip, "clip", 1, "global gradient-norm clipping (0: off)")
 	fs.Float64Var(&f.smoothing, "label-smoothing", 0.1, "label smoothing ε of the training loss")
 	fs.IntVar(&f.evalEvery, "eval-every", 500, "evaluate every N steps")
@@ -159,13 +186,15 @@ func translateDefining(fs *pflag.FlagSet) []string { return definingFlags(fs, tr
 // work (only the flags given: defaults are trusted).
 func checkTranslateFlags(fs *pflag.FlagSet, f *mtTrainFlags) error {
 	c := NewFlagChecks(fs)
-	for _, name := range []string{"steps", "max-tokens", "accum", "max-programs", "layers", "embed", "hidden"} {
+	for _, name := range []string{"steps", "max-tokens", "accum", "max-programs", "layers", "embed", "hidden",
+		"encoder-layers", "decoder-layers", "d-model", "heads", "d-ff"} {
 		c.Check(name, AtLeast(1))
 	}
 	for _, name := range []string{"merges", "warmup", "eval-every", "eval-sentences", "patience", "checkpoint-every", "log-every", "attention-dim"} {
 		c.Check(name, AtLeast(0))
 	}
 	c.Check("max-len", Range{Min: 2, Max: 1024, Integer: true})
+	c.Check("max-positions", AtLeast(2))
 	c.Check("lr", Positive)
 	c.Check("min-lr", NonNegative)
 	c.Check("clip", NonNegative)
@@ -187,6 +216,14 @@ func checkTranslateFlags(fs *pflag.FlagSet, f *mtTrainFlags) error {
 	oneOf("bpe", f.bpe, "joint", "separate")
 	oneOf("metric", f.metric, "bleu", "loss")
 	oneOf("score", f.model.score, "additive", "dot", "general")
+	oneOf("schedule", f.schedule, "warmup", "noam")
+	oneOf("preset", f.model.preset, transformerPresets...)
+	if f.model.activation != "" {
+		oneOf("activation", f.model.activation, "relu", "gelu")
+	}
+	if f.model.positions != "" {
+		oneOf("positions", f.model.positions, transformer.Sinusoidal, transformer.Learned)
+	}
 	oneOf("empty-lines", f.data.emptyLines, "skip", "error")
 	return c.Err()
 }
@@ -200,6 +237,10 @@ func checkTranslateCombination(f *mtTrainFlags) error {
 			Want: fmt.Sprintf("an integer ≥ 2 × --max-len (%d), so that the longest pair fits a batch", 2*f.maxLen)}
 	case f.warmup >= f.steps:
 		return &FlagError{Flag: "warmup", Value: strconv.Itoa(f.warmup), Want: fmt.Sprintf("an integer < --steps %d", f.steps)}
+	case f.schedule == "noam" && f.warmup < 1:
+		return &FlagError{Flag: "warmup", Value: strconv.Itoa(f.warmup), Want: "an integer ≥ 1 with --schedule noam"}
+	case f.schedule == "noam" && f.minLR >= 0:
+		return &FlagError{Flag: "min-lr", Value: num(f.minLR), Want: "none with --schedule noam, which decays as step^−½"}
 	case f.minLR > f.lr:
 		return &FlagError{Flag: "min-lr", Value: num(f.minLR), Want: fmt.Sprintf("at most --lr %s", num(f.lr))}
 	case f.metric == "bleu" && f.evalSentences == 0:
@@ -237,6 +278,12 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 		return err
 	}
 	rd.PrintNotes(out)
+	a, _ := findArch(f.arch)
+	if a.Resolve != nil {
+		if err := a.Resolve(fs, f); err != nil {
+			return err
+		}
+	}
 	if err := checkTranslateCombination(f); err != nil {
 		return err
 	}
@@ -266,15 +313,14 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 		return errors.Errorf("no pairs left to train or validate on with --max-len %d", f.maxLen)
 	}
 
-	a, _ := findArch(f.arch)
 	m, err := a.New(f.arch, &f.model, tok.vocabs(), f.seed)
 	if err != nil {
 		return err
 	}
+	m.SetLabelSmoothing(f.smoothing)
 	if err := rd.Fact("model", m.Config()); err != nil {
 		return err
 	}
-	m.SetLabelSmoothing(f.smoothing)
 	fmt.Fprintf(out, "model: %s\n", m.Describe())
 
 	trainB, err := f.batcher(m, trainEnc, tok, true)
@@ -289,7 +335,7 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 	if err != nil {
 		return err
 	}
-	tr, err := f.trainer(m)
+	tr, err := f.trainer(m, a.Adam, out)
 	if err != nil {
 		return err
 	}
@@ -425,18 +471,40 @@ func mtBuckets(maxLen int) (datasets.Buckets, error) {
 	return datasets.NewBuckets(append(edges, maxLen)...)
 }
 
-func (f *mtTrainFlags) trainer(m mtModel) (*train.Trainer, error) {
-	opt, err := train.NewAdam(train.AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+// trainer is Adam of the architecture's configuration on the schedule of
+// the flags; it prints both.
+func (f *mtTrainFlags) trainer(m mtModel, adam train.AdamConfig, out io.Writer) (*train.Trainer, error) {
+	opt, err := train.NewAdam(adam)
 	if err != nil {
 		return nil, err
+	}
+	sched, line, err := f.lrSchedule()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "training: Adam (β₁ %s, β₂ %s, ε %s), %s\n", num(adam.Beta1), num(adam.Beta2), num(adam.Eps), line)
+	return train.New(m, train.Config{Optimizer: opt, Schedule: sched, ClipNorm: f.clip, DropoutSeed: f.seed, MaxPrograms: f.maxPrograms})
+}
+
+// lrSchedule is the learning rate of --schedule, and a line that says it.
+func (f *mtTrainFlags) lrSchedule() (train.Schedule, string, error) {
+	if f.schedule == "noam" {
+		// Noam of d_model 1 and factor lr·√warmup is the paper's shape
+		// with its peak, at step warmup, at lr.
+		s, err := train.NewNoam(1, f.warmup, f.lr*math.Sqrt(float64(f.warmup)))
+		return s, fmt.Sprintf("Noam schedule: linear warm-up over %d steps to %s, then ∝ step^−½", f.warmup, num(f.lr)), err
 	}
 	minLR := f.minLR
 	if minLR < 0 {
 		minLR = f.lr
 	}
-	sched, err := train.NewWarmupDecay(f.lr, minLR, f.warmup, f.steps, train.Cosine)
-	if err != nil {
-		return nil, err
+	s, err := train.NewWarmupDecay(f.lr, minLR, f.warmup, f.steps, train.Cosine)
+	line := fmt.Sprintf("learning rate %s", num(f.lr))
+	if f.warmup > 0 {
+		line = fmt.Sprintf("linear warm-up over %d steps to %s", f.warmup, num(f.lr))
 	}
-	return train.New(m, train.Config{Optimizer: opt, Schedule: sched, ClipNorm: f.clip, DropoutSeed: f.seed, MaxPrograms: f.maxPrograms})
+	if minLR < f.lr {
+		line += fmt.Sprintf(", then a cosine decay to %s at step %d", num(minLR), f.steps)
+	}
+	return s, line, err
 }

@@ -53,8 +53,10 @@ type operands struct {
 const (
 	// minWork is the number of multiply-adds per goroutine below which
 	// handing part of a product to another goroutine costs more than it
-	// saves (waking it takes microseconds).
-	minWork = 1 << 18
+	// saves (waking it takes microseconds). At 1<<18 the attention products
+	// of GPT-medium (128×128×32) ran on two goroutines at 0.75× OpenBLAS;
+	// on one they run level with it (BENCHMARKS.md).
+	minWork = 1 << 19
 	// maxThreads bounds the goroutines of one product.
 	maxThreads = 16
 )

@@ -15,7 +15,7 @@
 // (other CPUs, other architectures, and builds with -tags noasm). Kernel names
 // the choice.
 //
-// A product runs on up to GOMAXPROCS goroutines (on one below about 80³
+// A product runs on up to GOMAXPROCS goroutines (on one below about 100³
 // multiply-adds), splitting the larger of op(A)'s rows and op(B)'s columns.
 // In steady state a call allocates nothing: packing buffers are pooled and
 // the helper goroutines are started once and reused.
