@@ -68,7 +68,13 @@ func ReadConfig(dir string) (Config, error) {
 // is reported at once. The weights' header is read first: a config whose
 // model is larger than the file's weights is refused before anything is
 // allocated.
-func Load(dir string) (*Model, error) {
+func Load(dir string) (*Model, error) { return LoadWith(dir, nil) }
+
+// LoadWith is Load for a directory that holds more than the language
+// model, such as a task head's tensors: claim is called with each tensor
+// that is not the model's own (its name as in the file) and returns true
+// to take it; any tensor left unclaimed is an error, as in Load.
+func LoadWith(dir string, claim func(name string, t *tensor.Dense) bool) (*Model, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -106,7 +112,9 @@ func Load(dir string) (*Model, error) {
 		}
 		p, ok := m.Store.Get(name)
 		if !ok {
-			problems = append(problems, "unexpected tensor "+raw)
+			if claim == nil || !claim(raw, t) {
+				problems = append(problems, "unexpected tensor "+raw)
+			}
 			continue
 		}
 		seen[name] = true

@@ -34,6 +34,19 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	return newModel(cfg, s)
 }
 
+// NewIn adds a model's parameters to s, initialised as New does: a store
+// of another dtype (Float64 for gradient checks), or one that other
+// parameters (a task head) share.
+func NewIn(s *blocks.Store, cfg Config) (*Model, error) {
+	if s == nil {
+		return nil, errors.New("gpt: NewIn needs a store")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newModel(cfg, s)
+}
+
 func newModel(cfg Config, s *blocks.Store) (*Model, error) {
 	w := blocks.Normal(0, cfg.InitializerRange)
 	m := &Model{Config: cfg, Store: s}

@@ -226,16 +226,11 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		return err
 	}
 	defer tr.Close()
-	done := 0
-	hist := &lossHistory{}
+	done, hist := 0, &lossHistory{}
 	if f.resume {
-		if done, err = train.Resume(tr, data, f.out); err != nil {
+		if done, hist, err = resumeTraining(out, tr, data, f.out, last); err != nil {
 			return err
 		}
-		if hist, err = readHistory(last, done); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "resumed at step %d from %s\n", done, last)
 	}
 	if err := rd.Save(); err != nil {
 		return err

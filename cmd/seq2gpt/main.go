@@ -10,6 +10,7 @@
 //	seq2gpt translate train      train a translation model: LSTM encoder–decoder, fixed context or attention (embedded en–de corpus by default)
 //	seq2gpt translate eval       BLEU and chrF of a translation model on a test set
 //	seq2gpt translate translate  translate sentences from stdin or a file; beam search, n-best, attention pictures
+//	seq2gpt finetune     fine-tune a pre-trained GPT on a task (GLUE, the embedded sets, multiple choice); eval, predict
 //	seq2gpt graph        a model's training or inference graph as Graphviz dot, SVG or PNG
 //	seq2gpt bleu         BLEU and chrF of a system's output, as sacreBLEU computes them
 //	seq2gpt version      the version, Go, BLAS and CPU features of this build
@@ -43,6 +44,7 @@ func newRoot() *cobra.Command {
 	lm.AddCommand(newTrainCmd(), newGenerateCmd(), newEvalCmd(), newAttentionCmd())
 	root.AddCommand(lm, newMLMCmd(), newTranslateCmd(), newGraphCmd())
 	root.AddCommand(newBLEUCmd())
+	root.AddCommand(newFinetuneCmd())
 	root.AddCommand(newVersionCmd())
 	return root
 }

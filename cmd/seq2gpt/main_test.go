@@ -142,14 +142,11 @@ func TestChildProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-// TestInterruptSavesCheckpoint: Ctrl-C (SIGINT) during lm train saves the
-// last checkpoint, exits cleanly, and --resume continues from it.
-func TestInterruptSavesCheckpoint(t *testing.T) {
-	dir := t.TempDir()
-	data := writeText(t, dir)
-	out := filepath.Join(dir, "run")
-	args := []string{"lm", "train", "--data", data, "--preset", "tiny", "--steps", "100000", "--warmup", "1", "--batch", "2",
-		"--eval-every", "100000", "--checkpoint-every", "100000", "--out", out}
+// interruptChild runs the command line args in a child process, sends it
+// SIGINT (Ctrl-C) 1.5 s after it prints a line starting with ready, and
+// returns the step the cancelled run says it saved.
+func interruptChild(t *testing.T, args []string, ready string) int {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, "\x1f"))
 	stdout, err := cmd.StdoutPipe()
@@ -159,7 +156,7 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	var lines []string
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
-		if strings.HasPrefix(sc.Text(), "model:") {
+		if strings.HasPrefix(sc.Text(), ready) {
 			break
 		}
 	}
@@ -171,12 +168,23 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	require.NoError(t, cmd.Wait(), strings.Join(lines, "\n"))
 	all := strings.Join(lines, "\n")
 	require.Contains(t, all, "stopped (cancelled) at step ")
-	assert.FileExists(t, filepath.Join(out, "last", "trainer.json"))
-	assert.FileExists(t, filepath.Join(out, "last", "vocab.json"))
-
 	var saved int
 	_, err = fmt.Sscanf(all[strings.Index(all, "stopped (cancelled) at step "):], "stopped (cancelled) at step %d", &saved)
 	require.NoError(t, err)
+	return saved
+}
+
+// TestInterruptSavesCheckpoint: Ctrl-C (SIGINT) during lm train saves the
+// last checkpoint, exits cleanly, and --resume continues from it.
+func TestInterruptSavesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir)
+	out := filepath.Join(dir, "run")
+	args := []string{"lm", "train", "--data", data, "--preset", "tiny", "--steps", "100000", "--warmup", "1", "--batch", "2",
+		"--eval-every", "100000", "--checkpoint-every", "100000", "--out", out}
+	saved := interruptChild(t, args, "model:")
+	assert.FileExists(t, filepath.Join(out, "last", "trainer.json"))
+	assert.FileExists(t, filepath.Join(out, "last", "vocab.json"))
 	require.Greater(t, saved, 0)
 	resumed, err := run(t, append(args[:len(args)-4:len(args)-4], "--out", out, "--resume", "--steps", fmt.Sprint(saved+3), "--samples", "0")...)
 	require.NoError(t, err, resumed)

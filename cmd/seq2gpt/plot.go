@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/color"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -89,6 +91,22 @@ func readHistory(dir string, step int) (*lossHistory, error) {
 	}
 	h.Evals = evals
 	return &h, nil
+}
+
+// resumeTraining continues a run from its last checkpoint (at last, in
+// the run directory dir): the trainer's and the data's state and the loss
+// history up to it. It says on w where the run resumed.
+func resumeTraining(w io.Writer, tr *train.Trainer, data train.Data, dir, last string) (int, *lossHistory, error) {
+	done, err := train.Resume(tr, data, dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	hist, err := readHistory(last, done)
+	if err != nil {
+		return 0, nil, err
+	}
+	fmt.Fprintf(w, "resumed at step %d from %s\n", done, last)
+	return done, hist, nil
 }
 
 // lossPlot draws the training loss of every step and the validation loss

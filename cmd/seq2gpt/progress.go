@@ -44,6 +44,9 @@ type progress struct {
 	// masked LM are the 15% that are targets).
 	stepTokens int64
 	done       int
+	// metrics, if set, writes an evaluation's metrics ("accuracy 0.8125
+	// loss 0.4012"); the default is a language model's loss and perplexity.
+	metrics func(map[string]float64) string
 }
 
 func newProgress(w io.Writer, total, done, logEvery int) *progress {
@@ -75,7 +78,11 @@ func (p *progress) eval(e train.EvalInfo) {
 	if e.Best {
 		best = "  (best)"
 	}
-	p.line(fmt.Sprintf("eval step %d  valid loss %.4f  ppl %.2f%s", e.Step, e.Metrics["loss"], e.Metrics["ppl"], best))
+	line := fmt.Sprintf("eval step %d  valid loss %.4f  ppl %.2f%s", e.Step, e.Metrics["loss"], e.Metrics["ppl"], best)
+	if p.metrics != nil {
+		line = fmt.Sprintf("eval step %d  %s%s", e.Step, p.metrics(e.Metrics), best)
+	}
+	p.line(line)
 }
 
 // line prints a line of its own (an evaluation), above the bar.

@@ -60,6 +60,23 @@ func DefaultRunFiles() []string {
 	return files
 }
 
+// definingFlags are the flags of fs that define a run of a command whose
+// every flag does but the remembered ones and the run directory's own
+// (--out, --resume, --overwrite, --help).
+func definingFlags(fs *pflag.FlagSet, remembered []string) []string {
+	skip := map[string]bool{"out": true, "resume": true, "overwrite": true, "help": true}
+	for _, n := range remembered {
+		skip[n] = true
+	}
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !skip[f.Name] {
+			names = append(names, f.Name)
+		}
+	})
+	return names
+}
+
 // runRecord is the run file's content.
 type runRecord struct {
 	Command string `json:"command"`

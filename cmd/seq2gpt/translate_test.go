@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -175,30 +172,7 @@ func TestTranslateInterruptSavesCheckpoint(t *testing.T) {
 	out := filepath.Join(dir, "run")
 	args := append([]string{"translate", "train", "--train", tsv, "--out", out, "--steps", "100000", "--eval-every", "0",
 		"--metric", "loss"}, tinyTranslate...)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, "\x1f"))
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	sc := bufio.NewScanner(stdout)
-	var lines []string
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if strings.HasPrefix(sc.Text(), "model:") {
-			break
-		}
-	}
-	time.Sleep(1500 * time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	require.NoError(t, cmd.Wait(), strings.Join(lines, "\n"))
-	all := strings.Join(lines, "\n")
-	require.Contains(t, all, "stopped (cancelled) at step ")
-	var saved int
-	_, err = fmt.Sscanf(all[strings.Index(all, "stopped (cancelled) at step "):], "stopped (cancelled) at step %d", &saved)
-	require.NoError(t, err)
+	saved := interruptChild(t, args, "model:")
 	assert.FileExists(t, filepath.Join(out, "last", "trainer.json"))
 	assert.FileExists(t, filepath.Join(out, "last", "vocab.json"))
 	resumed, err := run(t, "translate", "train", "--out", out, "--resume", "--steps", fmt.Sprint(saved+2))

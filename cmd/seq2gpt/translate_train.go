@@ -180,19 +180,7 @@ var translateRemembered = []string{"steps", "eval-every", "patience", "checkpoin
 
 // translateDefining are the flags that define a run of translate train:
 // all of them but the remembered ones and the run directory's own.
-func translateDefining(fs *pflag.FlagSet) []string {
-	skip := map[string]bool{"out": true, "resume": true, "overwrite": true, "help": true}
-	for _, n := range translateRemembered {
-		skip[n] = true
-	}
-	var names []string
-	fs.VisitAll(func(f *pflag.Flag) {
-		if !skip[f.Name] {
-			names = append(names, f.Name)
-		}
-	})
-	return names
-}
+func translateDefining(fs *pflag.FlagSet) []string { return definingFlags(fs, translateRemembered) }
 
 // checkTranslateFlags refuses values outside each flag's range before any
 // work (only the flags given: defaults are trusted).
@@ -359,13 +347,9 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 		if err != nil {
 			return errors.Wrap(err, "--resume")
 		}
-		if done, err = train.Resume(tr, data, f.out); err != nil {
+		if done, hist, err = resumeTraining(out, tr, data, f.out, last); err != nil {
 			return err
 		}
-		if hist, err = readHistory(last, done); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "resumed at step %d from %s\n", done, last)
 	}
 	hist.Title = "translation: " + f.arch
 	if err := rd.Save(); err != nil {
