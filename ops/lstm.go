@@ -57,7 +57,7 @@ func LSTMCellState(z, c *G.Node) (*G.Node, error) {
 		},
 		diff: []bool{true, true},
 		grad: func(in G.Nodes, _, dc *G.Node) (G.Nodes, error) {
-			dz, err := lstmBackward("LSTMCellStateGradZ", in[0].Shape(), H, func(t []tensor.Tensor, out *tensor.Dense) {
+			dz, err := backwardOp("LSTMCellStateGradZ", in[0].Shape(), func(t []tensor.Tensor, out *tensor.Dense) {
 				switch zd := t[0].Data().(type) {
 				case []float32:
 					cellStateBackZ(zd, t[1].Data().([]float32), t[2].Data().([]float32), out.Data().([]float32), H)
@@ -68,7 +68,7 @@ func LSTMCellState(z, c *G.Node) (*G.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			dcPrev, err := lstmBackward("LSTMCellStateGradC", in[1].Shape(), H, func(t []tensor.Tensor, out *tensor.Dense) {
+			dcPrev, err := backwardOp("LSTMCellStateGradC", in[1].Shape(), func(t []tensor.Tensor, out *tensor.Dense) {
 				switch zd := t[0].Data().(type) {
 				case []float32:
 					cellStateBackC(zd, t[1].Data().([]float32), out.Data().([]float32), H)
@@ -109,7 +109,7 @@ func LSTMHidden(z, c *G.Node) (*G.Node, error) {
 		},
 		diff: []bool{true, true},
 		grad: func(in G.Nodes, _, dh *G.Node) (G.Nodes, error) {
-			dz, err := lstmBackward("LSTMHiddenGradZ", in[0].Shape(), H, func(t []tensor.Tensor, out *tensor.Dense) {
+			dz, err := backwardOp("LSTMHiddenGradZ", in[0].Shape(), func(t []tensor.Tensor, out *tensor.Dense) {
 				switch zd := t[0].Data().(type) {
 				case []float32:
 					hiddenBack(zd, t[1].Data().([]float32), t[2].Data().([]float32), out.Data().([]float32), nil, H)
@@ -120,7 +120,7 @@ func LSTMHidden(z, c *G.Node) (*G.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			dc, err := lstmBackward("LSTMHiddenGradC", in[1].Shape(), H, func(t []tensor.Tensor, out *tensor.Dense) {
+			dc, err := backwardOp("LSTMHiddenGradC", in[1].Shape(), func(t []tensor.Tensor, out *tensor.Dense) {
 				switch zd := t[0].Data().(type) {
 				case []float32:
 					hiddenBack(zd, t[1].Data().([]float32), t[2].Data().([]float32), nil, out.Data().([]float32), H)
@@ -143,28 +143,6 @@ func lstmShapes(name string, z, c *G.Node, what string) (int, error) {
 		return 0, errors.Errorf("%s: gates shape %v and %s shape %v do not match: want (B, 4H) and (B, H)", name, zs, what, cs)
 	}
 	return cs[1], nil
-}
-
-// lstmBackward is a backward op of the LSTM ops: a kernel writing a fresh
-// tensor of shape out from its inputs, not itself differentiated.
-func lstmBackward(name string, out tensor.Shape, H int, back func(t []tensor.Tensor, out *tensor.Dense), in ...*G.Node) (*G.Node, error) {
-	ranks := make([]int, len(in))
-	for i := range in {
-		ranks[i] = 2
-	}
-	out = out.Clone()
-	return apply(kernel{
-		name: name, inRanks: ranks, outRank: 2,
-		shape: func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
-			if err := checkDtypes(name, t); err != nil {
-				return nil, err
-			}
-			y := newLike(t[0], out)
-			back(t, y)
-			return y, nil
-		},
-	}, in...)
 }
 
 // sigmoid sets dst[i] = σ(x[i]); tanh sets dst[i] = tanh(x[i]). Float32 on
