@@ -22,7 +22,7 @@ import (
 // the forward reads ws in place and the backward recomputes tanh (on
 // internal/vecmath in float32; package math in float64).
 func AdditiveScores(uh, ws, v *G.Node) (*G.Node, error) {
-	us := uh.Shape()
+	us := uh.Shape().Clone()
 	// Dims first: Shape.Eq calls (A) and (1, A) equal.
 	if uh.Dims() != 3 || ws.Dims() != 2 || v.Dims() != 2 ||
 		!ws.Shape().Eq(tensor.Shape{us[0], us[2]}) || !v.Shape().Eq(tensor.Shape{1, us[2]}) {
@@ -36,6 +36,10 @@ func AdditiveScores(uh, ws, v *G.Node) (*G.Node, error) {
 		do: func(t []tensor.Tensor) (G.Value, error) {
 			if err := checkDtypes("AdditiveScores", t); err != nil {
 				return nil, err
+			}
+			if !t[0].Shape().Eq(us) || t[1].Shape().TotalSize() != B*A || t[2].Shape().TotalSize() != A {
+				return nil, errors.Errorf("AdditiveScores: keys %v, state %v and v %v, built for %v, (%d, %d) and (1, %d)",
+					t[0].Shape(), t[1].Shape(), t[2].Shape(), us, B, A, A)
 			}
 			e := newLike(t[0], tensor.Shape{B, T})
 			switch d := t[0].Data().(type) {

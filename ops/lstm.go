@@ -20,7 +20,8 @@ import (
 // Why ops of our own: composed from stock ops a step is four gate slices,
 // three sigmoids and two tanhs, three Hadamard products and an add, each a
 // node with its own allocation (and its backward twice that). Fused, the
-// forward is two nodes and the backward four, reading the gates in place.
+// forward is two nodes and the backward four (and the sum of two of them),
+// reading the gates in place.
 //
 // Why two ops and not one: a Gorgonia op has one output, and an LSTM step
 // has two that are read apart (c_t by the next step, h_t by the next step,
@@ -44,6 +45,9 @@ func LSTMCellState(z, c *G.Node) (*G.Node, error) {
 		shape: func(s []tensor.Shape) (tensor.Shape, error) { return s[1].Clone(), nil },
 		do: func(t []tensor.Tensor) (G.Value, error) {
 			if err := checkDtypes("LSTMCellState", t); err != nil {
+				return nil, err
+			}
+			if err := lstmRunShapes("LSTMCellState", t, H); err != nil {
 				return nil, err
 			}
 			y := newLike(t[1], t[1].Shape())
@@ -98,6 +102,9 @@ func LSTMHidden(z, c *G.Node) (*G.Node, error) {
 			if err := checkDtypes("LSTMHidden", t); err != nil {
 				return nil, err
 			}
+			if err := lstmRunShapes("LSTMHidden", t, H); err != nil {
+				return nil, err
+			}
 			y := newLike(t[1], t[1].Shape())
 			switch zd := t[0].Data().(type) {
 			case []float32:
@@ -143,6 +150,16 @@ func lstmShapes(name string, z, c *G.Node, what string) (int, error) {
 		return 0, errors.Errorf("%s: gates shape %v and %s shape %v do not match: want (B, 4H) and (B, H)", name, zs, what, cs)
 	}
 	return cs[1], nil
+}
+
+// lstmRunShapes checks the values a run gives against the shapes the op
+// was built for: z [B, 4H] and the state [B, H].
+func lstmRunShapes(name string, t []tensor.Tensor, H int) error {
+	zs, cs := t[0].Shape(), t[1].Shape()
+	if len(zs) != 2 || len(cs) != 2 || cs[1] != H || zs[0] != cs[0] || zs[1] != 4*H {
+		return errors.Errorf("%s: gates %v and state %v, built for (B, %d) and (B, %d)", name, zs, cs, 4*H, H)
+	}
+	return nil
 }
 
 // sigmoid sets dst[i] = σ(x[i]); tanh sets dst[i] = tanh(x[i]). Float32 on
