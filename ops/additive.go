@@ -91,10 +91,15 @@ func AdditiveScores(uh, ws, v *G.Node) (*G.Node, error) {
 	}, uh, ws, v)
 }
 
-// tanhSum sets u = tanh(uh + ws) over one row of A.
+// tanhSum sets u = tanh(uh + ws) over one row of A (in float32 the sum is
+// vecmath's AXPY with a = 1: one rounding, as a plain add).
 func tanhSum[T floats](u, uh, ws []T) {
-	for a := range u {
-		u[a] = uh[a] + ws[a]
+	if uf, ok := any(u).([]float32); ok {
+		vecmath.AXPY(uf, 1, any(uh).([]float32), any(ws).([]float32))
+	} else {
+		for a := range u {
+			u[a] = uh[a] + ws[a]
+		}
 	}
 	tanh(u, u)
 }
