@@ -364,8 +364,7 @@ func (a *AdditiveAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (c
 			return badShape("AdditiveAttention mask", mask.Shape(), B, T)
 		}
 		ws := Must(ops.Linear(s, g.param(a.Prefix, "W.weight"), nil))
-		th := Must(G.Tanh(Must(G.BroadcastAdd(k.UH, ws, nil, []byte{1})))) // tanh(W s_{i−1} + U h_j)
-		e := Must(G.Reshape(Must(ops.Linear(th, g.param(a.Prefix, "v.weight"), nil)), tensor.Shape{B, T}))
+		e := Must(ops.AdditiveScores(k.UH, ws, g.param(a.Prefix, "v.weight"))) // vᵀ tanh(W s_{i−1} + U h_j)
 		alpha = Must(ops.SoftMax(e, mask, 1))
 		c := Must(G.BatchedMatMul(Must(G.Reshape(alpha, tensor.Shape{B, 1, T})), k.H, false, false))
 		ctx = Must(G.Reshape(c, tensor.Shape{B, dh}))

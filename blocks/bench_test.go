@@ -74,3 +74,23 @@ func BenchmarkLSTMFwdBwd(b *testing.B) {
 	require.NoError(b, err)
 	benchGraph(b, g, out.Out, x)
 }
+
+// BenchmarkAdditiveAttentionFwdBwd: one Bahdanau attention step (the
+// seq2seq benchmark's decoder attends this way 20 times a batch), B=32,
+// T=20, decoder state, keys and attention 256. For before/after
+// comparisons of our own ops; bench/torch_blocks.py has no counterpart.
+func BenchmarkAdditiveAttentionFwdBwd(b *testing.B) {
+	s, err := NewStore(tensor.Float32, 1)
+	require.NoError(b, err)
+	a, err := NewAdditiveAttention(s, "attn", 256, 256, 256)
+	require.NoError(b, err)
+	g := NewGraph(s, Train, 0)
+	rng := rand.New(rand.NewPCG(4, 4))
+	h := valuedB(b, g, "h", randTensor(rng, 32, 20, 256))
+	st := valuedB(b, g, "s", randTensor(rng, 32, 256))
+	k, err := a.Precompute(g, h)
+	require.NoError(b, err)
+	ctx, _, err := a.Attend(g, st, k, nil)
+	require.NoError(b, err)
+	benchGraph(b, g, ctx, h)
+}

@@ -92,18 +92,16 @@ func (c *LSTMCell) checkState(what string, h, cell *G.Node, B int) error {
 // step is the recurrence, given the input half of the gates
 // gx = W_ih x_t + b_ih [B, 4H] (LSTM computes it for every t at once):
 //
-//	[i f g o] = gx + W_hh h_{t−1} + b_hh
+//	z = [i f g o] = gx + W_hh h_{t−1} + b_hh
 //	c_t = σ(f) ⊙ c_{t−1} + σ(i) ⊙ tanh(g)
 //	h_t = σ(o) ⊙ tanh(c_t)
+//
+// The gates and the state update are ops.LSTMCellState and ops.LSTMHidden,
+// fused with their backward passes; the products stay matrix products.
 func (c *LSTMCell) step(gx, h, cell, whh, bhh *G.Node) (hNew, cNew *G.Node) {
-	H := c.Hidden
-	gates := Must(G.Add(gx, Must(ops.Linear(h, whh, bhh))))
-	gate := func(k int, act func(*G.Node) (*G.Node, error)) *G.Node {
-		return Must(act(Must(ops.Narrow(gates, 1, k*H, (k+1)*H))))
-	}
-	i, f, g, o := gate(0, G.Sigmoid), gate(1, G.Sigmoid), gate(2, G.Tanh), gate(3, G.Sigmoid)
-	cNew = Must(G.Add(Must(G.HadamardProd(f, cell)), Must(G.HadamardProd(i, g))))
-	hNew = Must(G.HadamardProd(o, Must(G.Tanh(cNew))))
+	z := Must(G.Add(gx, Must(ops.Linear(h, whh, bhh))))
+	cNew = Must(ops.LSTMCellState(z, cell))
+	hNew = Must(ops.LSTMHidden(z, cNew))
 	return hNew, cNew
 }
 

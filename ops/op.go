@@ -165,6 +165,28 @@ func (o *op) SymDiff(in G.Nodes, out, dOut *G.Node) (G.Nodes, error) {
 	return g, nil
 }
 
+// backwardOp is a backward op of a fused op: a kernel writing a fresh
+// tensor of shape out from its inputs, not itself differentiated.
+func backwardOp(name string, out tensor.Shape, back func(t []tensor.Tensor, out *tensor.Dense), in ...*G.Node) (*G.Node, error) {
+	ranks := make([]int, len(in))
+	for i, n := range in {
+		ranks[i] = n.Dims()
+	}
+	out = out.Clone()
+	return apply(kernel{
+		name: name, inRanks: ranks, outRank: len(out),
+		shape: func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil },
+		do: func(t []tensor.Tensor) (G.Value, error) {
+			if err := checkDtypes(name, t); err != nil {
+				return nil, err
+			}
+			y := newLike(t[0], out)
+			back(t, y)
+			return y, nil
+		},
+	}, in...)
+}
+
 // floats is the element types every kernel supports.
 type floats interface{ ~float32 | ~float64 }
 
