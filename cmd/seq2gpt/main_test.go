@@ -191,3 +191,33 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	assert.Contains(t, resumed, fmt.Sprintf("resumed at step %d", saved))
 	assert.Contains(t, resumed, fmt.Sprintf("stopped (steps) at step %d", saved+3))
 }
+
+// TestPresetLearningRates: without --lr a run takes its preset's peak rate
+// and records it (the small preset did not learn at tiny's 2e-3); --lr
+// given wins.
+func TestPresetLearningRates(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"tiny", []string{"--preset", "tiny"}, "0.002"},
+		{"small", []string{"--preset", "small"}, "0.0006"},
+		{"small, --lr given", []string{"--preset", "small", "--lr", "1e-3"}, "0.001"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.NewReplacer(" ", "", ",", "").Replace(tc.name))
+			args := append([]string{"lm", "train", "--data", data, "--merges", "20", "--steps", "2", "--warmup", "1",
+				"--eval-every", "0", "--samples", "0", "--out", out}, tc.args...)
+			_, err := run(t, args...)
+			require.NoError(t, err)
+			b, err := os.ReadFile(filepath.Join(out, "run.json"))
+			require.NoError(t, err)
+			var rf struct{ Flags map[string]string }
+			require.NoError(t, json.Unmarshal(b, &rf))
+			assert.Equal(t, tc.want, rf.Flags["lr"])
+		})
+	}
+}
