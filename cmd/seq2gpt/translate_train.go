@@ -150,7 +150,7 @@ inverse_sqrt), (d_model · warmup)^−½ when not.`,
 	fs.IntVar(&f.patience, "patience", 0, "stop after N evaluations without improvement (0: never)")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 500, "save <out>/last every N steps")
 	fs.IntVar(&f.logEvery, "log-every", 100, "when not on a terminal, log a line every N steps")
-	fs.IntVar(&f.maxPrograms, "max-programs", 64, "compiled graphs kept (one per batch shape and mode; each holds its activations, so fewer use less memory and rebuild more)")
+	fs.IntVar(&f.maxPrograms, "max-programs", 10, "compiled graphs kept (one per batch shape and mode; each holds its activations — about 0.35 GB for an LSTM of 128 at 1,600-token batches, so 64 grew past 11 GB — fewer use less memory and rebuild more)")
 	fs.BoolVar(&f.resume, "resume", false, "continue the run in --out from its last checkpoint, with its saved settings")
 	fs.BoolVar(&f.overwrite, "overwrite", false, "replace the run in --out (its run.json, checkpoints, tokenizer and loss curve)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for weights, data order and dropout")
