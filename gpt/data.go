@@ -2,7 +2,6 @@ package gpt
 
 import (
 	"encoding/json"
-	"math"
 
 	"github.com/pkg/errors"
 
@@ -78,11 +77,5 @@ func (d *LMData) Restore(pos json.RawMessage) error {
 // Evaluator returns the loop's validation metrics: "loss" (nats per token)
 // and "ppl" = exp(loss) over the first maxBatches batches of valid (0: all).
 func (l LM) Evaluator(valid *datasets.LMWindows, batch, maxBatches int) train.Evaluator {
-	return func(t *train.Trainer) (map[string]float64, error) {
-		loss, err := EvalLoss(t, l, valid, batch, maxBatches)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]float64{"loss": loss, "ppl": math.Exp(loss)}, nil
-	}
+	return train.LossEvaluator(func(t *train.Trainer) (float64, error) { return EvalLoss(t, l, valid, batch, maxBatches) })
 }
