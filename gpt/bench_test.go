@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,7 +18,10 @@ import (
 // them in PyTorch (BENCHMARKS.md, section GPT-1, records both sides):
 //
 //	train     one Trainer step (forward, backward, AdamW, clip 1) on a full
-//	          window batch, dropout 0.1, compiled program reused: tok/s
+//	          window batch, dropout 0.1, compiled program reused: tok/s,
+//	          bytes allocated per step (B/op) and, beside them, the bytes of
+//	          the step's activations and gradients (act-B: every non-input
+//	          node of the training graph) and their ratio (alloc-%)
 //	forward   the eval program (KindLogits, no loss) on the same batch: tok/s
 //	generate  greedy generation at batch 1 with the key/value cache, from a
 //	          1-token prompt to n_positions tokens (ctx−1 new): tok/s
@@ -83,13 +87,42 @@ func benchTrain(b *testing.B, cfg Config, batch int) {
 	require.NoError(b, err)
 	_, err = tr.Step(bt) // compile outside the timing
 	require.NoError(b, err)
+	act := activationBytes(b, m, batch)
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := tr.Step(bt); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(batch*cfg.NPositions*b.N)/b.Elapsed().Seconds(), "tok/s")
+	b.ReportMetric(float64(act), "act-B")
+	b.ReportMetric(100*float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(act), "alloc-%")
+}
+
+// activationBytes is the size of every value a training step computes: the
+// outputs of all nodes of the training graph (forward and backward) that
+// are not inputs or parameters — what a step would allocate if no op kept
+// its buffer (issue 14's yardstick for bytes allocated per step).
+func activationBytes(b *testing.B, m *Model, batch int) int {
+	g := blocks.NewGraph(m.Store, blocks.Train, 1)
+	built, err := LM{m}.Build(g, train.Key{Mode: blocks.Train, Batch: batch, Len: m.Config.NPositions})
+	require.NoError(b, err)
+	_, params := g.Params()
+	_, err = G.Grad(built.Loss, params...)
+	require.NoError(b, err)
+	total := 0
+	for _, n := range g.G.AllNodes() {
+		if n.Op() == nil || n.Shape() == nil { // inputs, parameters and constants
+			continue
+		}
+		total += n.Shape().TotalSize() * int(n.Dtype().Size())
+	}
+	return total
 }
 
 func benchForward(b *testing.B, cfg Config, batch int) {
