@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -115,6 +116,7 @@ type finetuneFlags struct {
 	merges, evalEvery, logEvery   int
 	checkpointEvery, evalBatch    int
 	maxSteps                      int
+	trainExamples, validExamples  int
 	lmCoef, headDropout           float64
 	recipe                        tasks.Recipe
 	seed                          uint64
@@ -192,6 +194,8 @@ segment cut first; the counts are printed.`,
 	fl.Float64Var(&f.recipe.WarmupFrac, "warmup", p.WarmupFrac, "the fraction of the steps the learning rate warms up over")
 	fl.Float64Var(&f.recipe.WeightDecay, "weight-decay", p.WeightDecay, "decoupled weight decay on matrices")
 	fl.Float64Var(&f.recipe.ClipNorm, "clip", p.ClipNorm, "global gradient-norm clipping (0: off)")
+	fl.IntVar(&f.trainExamples, "train-examples", 0, "train on a sample of N training examples, seeded by --seed (0: all; HF run_glue's --max_train_samples)")
+	fl.IntVar(&f.validExamples, "valid-examples", 0, "score a sample of N validation examples, seeded by --seed (0: all)")
 	fl.IntVar(&f.maxSteps, "max-steps", 0, "stop after N steps (0: the epochs' steps); the schedule stays the epochs', so --resume --max-steps M continues the run")
 	fl.IntVar(&f.evalEvery, "eval-every", 0, "evaluate every N steps (0: after every epoch)")
 	fl.IntVar(&f.evalBatch, "eval-batch", 64, "examples per evaluation batch")
@@ -212,7 +216,7 @@ func checkFinetuneFlags(fs *pflag.FlagSet) error {
 	for _, name := range []string{"batch", "epochs", "eval-batch"} {
 		c.Check(name, AtLeast(1))
 	}
-	for _, name := range []string{"max-steps", "eval-every", "checkpoint-every", "log-every", "merges"} {
+	for _, name := range []string{"max-steps", "eval-every", "checkpoint-every", "log-every", "merges", "train-examples", "valid-examples"} {
 		c.Check(name, AtLeast(0))
 	}
 	c.Check("lr", Positive)
@@ -272,7 +276,26 @@ func trainingData(f *finetuneFlags, task tasks.Task) (trainEx, validEx []tasks.E
 	default:
 		validEx, err = d.load(task, splitFor(task, "dev"))
 	}
-	return trainEx, validEx, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return sample(trainEx, f.trainExamples, f.seed), sample(validEx, f.validExamples, f.seed+1), nil
+}
+
+// sample is n of the examples, drawn without replacement from a
+// permutation seeded by seed and kept in their order; all of them when n
+// is 0 or at least their number.
+func sample(exs []tasks.Example, n int, seed uint64) []tasks.Example {
+	if n <= 0 || n >= len(exs) {
+		return exs
+	}
+	pick := datasets.Permutation(len(exs), seed)[:n]
+	slices.Sort(pick)
+	out := make([]tasks.Example, n)
+	for i, j := range pick {
+		out[i] = exs[j]
+	}
+	return out
 }
 
 // examplesFact is what a run records about its data, so that a resumed

@@ -115,12 +115,15 @@ func TestFinetuneBERT(t *testing.T) {
 }
 
 // TestFinetuneBERTBadInput: λ is refused for BERT, and a directory of
-// the wrong kind names what it holds.
+// the wrong kind names what it holds. (The run it refuses to fine-tune
+// again trains on a sample, --train-examples.)
 func TestFinetuneBERTBadInput(t *testing.T) {
 	bertDir := pretrainMLM(t)
 	out := filepath.Join(t.TempDir(), "run")
-	stdout, err := run(t, "finetune", "train", "--task", "rte", "--data", glueFixtures, "--from", bertDir, "--epochs", "1", "--batch", "4", "--out", out)
+	stdout, err := run(t, "finetune", "train", "--task", "rte", "--data", glueFixtures, "--from", bertDir, "--epochs", "1", "--batch", "4",
+		"--train-examples", "2", "--valid-examples", "5", "--out", out)
 	require.NoError(t, err, stdout)
+	assert.Contains(t, stdout, "task: rte, entailment — 2 training and 2 validation examples", "a seeded sample of 2 of 3; all 2 of 2")
 	hfGPT := filepath.Join("..", "..", "gpt", "testdata", "hf-gelu")
 	for _, c := range []struct {
 		args []string
