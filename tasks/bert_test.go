@@ -150,6 +150,8 @@ func TestBERTBodyFromPretraining(t *testing.T) {
 	assert.ErrorContains(t, err, "λ (LMCoef) 0.5: a BERT body has no auxiliary loss")
 	_, err = LoadBERT(filepath.Join("testdata", "hf-mnli"), bertFixtureSpecials, nil)
 	assert.ErrorContains(t, err, `holds a model of model_type "openai-gpt", not a BERT`)
+	_, err = LoadGPT(filepath.Join("testdata", "hf-bert-seqcls"), nil, nil)
+	assert.ErrorContains(t, err, `holds a model of model_type "bert", not a GPT`)
 }
 
 // TestBERTLayout: BERT's template lays out one text as [CLS] a [SEP], a

@@ -208,6 +208,9 @@ func LoadGPT(dir string, task *Task, tokens *GPTTokens) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if hc.ModelType != "" && hc.ModelType != gpt.ModelType {
+		return nil, errors.Errorf("tasks: %s holds a model of model_type %q, not a GPT (%q)", dir, hc.ModelType, gpt.ModelType)
+	}
 	if len(hc.Architectures) > 0 && hc.Architectures[0] == gpt.Architecture {
 		return nil, errors.Errorf("tasks: %s holds a %s, a pre-trained language model with no task head: fine-tune it first", dir, gpt.Architecture)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/safetensors"
 )
@@ -114,16 +116,41 @@ func TestFinetuneBERT(t *testing.T) {
 	}
 }
 
-// TestFinetuneBERTBadInput: λ is refused for BERT, and a directory of
-// the wrong kind names what it holds. (The run it refuses to fine-tune
-// again trains on a sample, --train-examples.)
-func TestFinetuneBERTBadInput(t *testing.T) {
+// TestFinetuneBERTSources: a HuggingFace BertModel directory (no "bert."
+// prefix, no pre-training heads) with a byte-level BPE fine-tunes as mlm
+// train's directory does (here on a seeded sample, --train-examples);
+// λ is refused for BERT; and a directory of the wrong kind names what it
+// holds.
+func TestFinetuneBERTSources(t *testing.T) {
 	bertDir := pretrainMLM(t)
+	hf := t.TempDir()
+	best := filepath.Join(bertDir, "best")
+	ts, _, err := safetensors.Read(filepath.Join(best, "model.safetensors"))
+	require.NoError(t, err)
+	encoder := map[string]*tensor.Dense{}
+	for n, v := range ts {
+		if e, ok := strings.CutPrefix(n, "bert."); ok {
+			encoder[e] = v
+		}
+	}
+	require.NoError(t, safetensors.Write(filepath.Join(hf, "model.safetensors"), encoder, map[string]string{"format": "pt"}))
+	var cfg map[string]any
+	readJSONFile(t, filepath.Join(best, "config.json"), &cfg)
+	cfg["architectures"] = []string{"BertModel"}
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(hf, "config.json"), b, 0o644))
+	for _, f := range []string{"vocab.json", "merges.txt"} {
+		b, err := os.ReadFile(filepath.Join(best, f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(hf, f), b, 0o644))
+	}
 	out := filepath.Join(t.TempDir(), "run")
-	stdout, err := run(t, "finetune", "train", "--task", "rte", "--data", glueFixtures, "--from", bertDir, "--epochs", "1", "--batch", "4",
+	stdout, err := run(t, "finetune", "train", "--task", "rte", "--data", glueFixtures, "--from", hf, "--epochs", "1", "--batch", "4",
 		"--train-examples", "2", "--valid-examples", "5", "--out", out)
 	require.NoError(t, err, stdout)
 	assert.Contains(t, stdout, "task: rte, entailment — 2 training and 2 validation examples", "a seeded sample of 2 of 3; all 2 of 2")
+	assert.Contains(t, stdout, "model: BERT, 1 layers")
 	hfGPT := filepath.Join("..", "..", "gpt", "testdata", "hf-gelu")
 	for _, c := range []struct {
 		args []string
