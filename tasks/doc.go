@@ -27,6 +27,16 @@
 // ("score.weight", no bias) or, for multiple choice,
 // OpenAIGPTDoubleHeadsModel ("multiple_choice_head.summary.weight" and
 // ".bias"), with config.json as transformers writes it, so it loads in
-// transformers, and directories transformers wrote load here (SaveGPT,
+// transformers, and directories transformers wrote load here (Save,
 // LoadGPT).
+//
+// BERT (NewBERT, Devlin et al. 2018 §4) reads [CLS] text [SEP] and
+// [CLS] a [SEP] b [SEP] with segment ids 0 through the first [SEP] and
+// 1 after it, under a padding mask; the feature is the pooled [CLS]
+// state; a pair is read in one order; multiple choice is HF's
+// BertForMultipleChoice (one score per [CLS] context [SEP] answer_k [SEP]
+// from its pooled state, softmax over k). BERT has no auxiliary loss: it
+// is fine-tuned on L₂ alone, and New refuses a λ other than 0 for it. It
+// saves as BertForSequenceClassification or BertForMultipleChoice
+// ("bert.…", "classifier.weight" and ".bias"; LoadBERT).
 package tasks

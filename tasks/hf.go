@@ -208,17 +208,15 @@ func LoadGPT(dir string, task *Task, tokens *GPTTokens) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if hc.ModelType != "" && hc.ModelType != gpt.ModelType {
+		return nil, errors.Errorf("tasks: %s holds a model of model_type %q, not a GPT (%q)", dir, hc.ModelType, gpt.ModelType)
+	}
 	if len(hc.Architectures) > 0 && hc.Architectures[0] == gpt.Architecture {
 		return nil, errors.Errorf("tasks: %s holds a %s, a pre-trained language model with no task head: fine-tune it first", dir, gpt.Architecture)
 	}
-	var tf *taskFile
-	if b, err := os.ReadFile(filepath.Join(dir, TaskFile)); err == nil {
-		tf = &taskFile{Config: DefaultConfig()}
-		if err := json.Unmarshal(b, tf); err != nil {
-			return nil, errors.Wrapf(err, "tasks: %s", filepath.Join(dir, TaskFile))
-		}
-	} else if !os.IsNotExist(err) {
-		return nil, errors.Wrap(err, "tasks")
+	tf, err := readTaskFile(dir)
+	if err != nil {
+		return nil, err
 	}
 	cfg := DefaultConfig()
 	cfg.HeadDropout = hc.SummaryFirstDropout

@@ -23,7 +23,7 @@ type Config struct {
 	HeadDropout float64 `json:"head_dropout"`
 	// LMCoef is λ in L₃ = L₂ + λ·L₁, L₁ the body's auxiliary loss (GPT's
 	// language-model loss on the same sequences): 0.5 in the paper, 0
-	// turns it off.
+	// turns it off. A BERT body has no L₁: it must be 0 there.
 	LMCoef float64 `json:"lm_coef"`
 }
 
@@ -75,6 +75,11 @@ func New(body Body, task Task, cfg Config) (*Model, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if _, ok := body.(*BERT); ok && cfg.LMCoef != 0 {
+		// Refused rather than ignored: the run would record a λ that did
+		// nothing.
+		return nil, errors.Errorf("tasks: λ (LMCoef) %v: a BERT body has no auxiliary loss — BERT is fine-tuned on the task's loss alone (Devlin et al. §4) — so λ has no effect: set it to 0", cfg.LMCoef)
 	}
 	lay := body.Head(task.Kind)
 	s, d, k := body.Store(), body.Width(), task.Outputs()

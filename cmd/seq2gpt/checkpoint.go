@@ -42,6 +42,9 @@ func loadModelAndTokenizer(path string, warn io.Writer) (*gpt.Model, *datasets.B
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := requireKind(dir, false); err != nil {
+		return nil, nil, err
+	}
 	m, err := gpt.Load(dir)
 	if err != nil {
 		return nil, nil, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/seq2gpt/seq2gpt/bert"
 	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/gpt"
 	"github.com/seq2gpt/seq2gpt/internal/atomicfile"
@@ -27,12 +29,19 @@ import (
 func newFinetuneCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "finetune",
-		Short: "GPT-1's supervised fine-tuning: train, evaluate, predict",
+		Short: "Supervised fine-tuning of a GPT or a BERT: train, evaluate, predict",
 		Long: `Fine-tune a pre-trained GPT on a labelled task as GPT-1 did (Radford et al.
 2018, §3.2–3.3): inputs become one token sequence with start, delimiter and
 extract tokens appended to the vocabulary, a linear head reads the last
 block's state at the extract token, and the objective is the task's loss
 plus λ times the language-model loss on the same sequences.
+
+Or fine-tune a pre-trained BERT as BERT did (Devlin et al. 2018, §4): inputs
+are [CLS] a [SEP] (b [SEP]) with segment ids 0 and 1, a linear head reads the
+pooled [CLS] state, multiple choice scores each [CLS] context [SEP] answer
+[SEP] and takes the softmax over the choices (HF's BertForMultipleChoice),
+and the objective is the task's loss alone: BERT has no auxiliary loss, so
+λ does not apply.
 
 Tasks: the GLUE tasks (--task cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte,
 wnli with --data in the GLUE layout), the embedded sets (--task sentiment,
@@ -107,6 +116,7 @@ type finetuneFlags struct {
 	merges, evalEvery, logEvery   int
 	checkpointEvery, evalBatch    int
 	maxSteps                      int
+	trainExamples, validExamples  int
 	lmCoef, headDropout           float64
 	recipe                        tasks.Recipe
 	seed                          uint64
@@ -126,36 +136,43 @@ func newFinetuneTrainCmd() *cobra.Command {
 	f := &finetuneFlags{}
 	c := &cobra.Command{
 		Use:   "train",
-		Short: "Fine-tune a pre-trained GPT on a task",
+		Short: "Fine-tune a pre-trained GPT or BERT on a task",
 		Long: `Fine-tune a pre-trained GPT language model (--from: a directory "lm train"
 wrote, or a HuggingFace openai-gpt directory with a byte-level BPE
-tokenizer) on a task, with the paper's recipe by default: Adam at 6.25e-5,
-linear warm-up over 0.2% of the steps then linear decay, batches of 32,
-3 epochs, dropout 0.1 on the head, λ = 0.5 for the auxiliary
-language-model loss (--lm-coef 0 turns it off). --scratch trains the same
-model from fresh weights (the baseline pre-training is measured against).
+tokenizer) or a pre-trained BERT (--from: a directory "mlm train" wrote, or a
+HuggingFace BERT directory, BertForPreTraining or BertModel, with a
+byte-level BPE tokenizer; config.json's model_type says which) on a task,
+with GPT-1's recipe by default: Adam at 6.25e-5, linear warm-up over 0.2% of
+the steps then linear decay, batches of 32, 3 epochs, dropout 0.1 on the
+head, and for a GPT λ = 0.5 for the auxiliary language-model loss
+(--lm-coef 0 turns it off; a BERT has none, and a non-zero --lm-coef with it
+is refused). --scratch trains the same model from fresh weights (the
+baseline pre-training is measured against).
 
 The validation split (GLUE dev, the embedded sets' valid, or --valid-jsonl)
 is scored with the task's metrics after every epoch (--eval-every N: every
 N steps); "best" is the checkpoint with the best main metric (CoLA MCC,
 MRPC/QQP F1, STS-B Pearson, the others accuracy), "last" the latest, and
 "model" the best as a HuggingFace directory (OpenAIGPTForSequenceClassification,
-or OpenAIGPTDoubleHeadsModel for multiple choice) with its tokenizer.
+or OpenAIGPTDoubleHeadsModel for multiple choice; for a BERT,
+BertForSequenceClassification or BertForMultipleChoice) with its tokenizer.
 --out is the run directory: its run.json records what defines the run (the
 task, the data's hash, the model, the tokenizer, the recipe, λ, the seed),
 so --resume continues it with no other flags, and a flag that contradicts
 it is an error naming both values; a directory that holds a run is not
 replaced without --overwrite. Ctrl-C saves "last" first. The loss curve of
-the whole run is loss.png. An input longer than n_positions is truncated, the
-special tokens kept and the longer segment cut first; the counts are
-printed.`,
+the whole run is loss.png. An input longer than n_positions (a BERT's
+max_position_embeddings) is truncated, the special tokens kept and the longer
+segment cut first; the counts are printed.`,
 		Example: `  # the README's quick start pre-trains runs/tiny; then
   seq2gpt finetune train --task sentiment --from runs/tiny --lr 6.25e-4 --out runs/sentiment
   seq2gpt finetune train --task sentiment --from runs/tiny --lr 6.25e-4 --scratch --out runs/sentiment-scratch
   seq2gpt finetune train --task cloze --from runs/tiny --lr 6.25e-4 --lm-coef 0 --out runs/cloze
   seq2gpt finetune train --task rte --data glue_data --from runs/tiny --out runs/rte
   seq2gpt finetune train --jsonl swag-train.jsonl --valid-jsonl swag-val.jsonl --from runs/tiny --out runs/swag
-  seq2gpt finetune train --out runs/rte --resume`,
+  seq2gpt finetune train --out runs/rte --resume
+  # a BERT that "mlm train" wrote to runs/bert-tiny
+  seq2gpt finetune train --task sentiment --from runs/bert-tiny --lr 1e-3 --out runs/bert-sentiment`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFinetuneTrain(cmd, f) },
 	}
@@ -164,12 +181,12 @@ printed.`,
 	p := tasks.PaperRecipe()
 	def := tasks.DefaultConfig()
 	fl.StringVar(&f.validJSONL, "valid-jsonl", "", "the validation items of a --jsonl set (default: a seeded tenth of --jsonl held out)")
-	fl.StringVar(&f.from, "from", "", "the pre-trained language model: a model or run directory")
-	fl.BoolVar(&f.scratch, "scratch", false, "fresh weights: --from's configuration and tokenizer, or --preset and a BPE trained on the task's text")
+	fl.StringVar(&f.from, "from", "", "the pre-trained GPT or BERT: a model or run directory")
+	fl.BoolVar(&f.scratch, "scratch", false, "fresh weights: --from's configuration and tokenizer, or (a GPT) --preset and a BPE trained on the task's text")
 	fl.StringVar(&f.preset, "preset", "tiny", "with --scratch and no --from: the model size (tiny, small, medium, paper)")
 	fl.IntVar(&f.merges, "merges", -1, "with --scratch and no --from: BPE merges (default: the preset's vocab_size − 256)")
 	fl.StringVar(&f.out, "out", "", "the run directory (required)")
-	fl.Float64Var(&f.lmCoef, "lm-coef", def.LMCoef, "λ, the weight of the auxiliary language-model loss (0: off)")
+	fl.Float64Var(&f.lmCoef, "lm-coef", def.LMCoef, "λ, the weight of a GPT's auxiliary language-model loss (0: off; a BERT has none: 0)")
 	fl.Float64Var(&f.headDropout, "head-dropout", def.HeadDropout, "dropout on the head's input")
 	fl.Float64Var(&f.recipe.LR, "lr", p.LR, "peak learning rate")
 	fl.IntVar(&f.recipe.Batch, "batch", p.Batch, "examples per step")
@@ -177,6 +194,8 @@ printed.`,
 	fl.Float64Var(&f.recipe.WarmupFrac, "warmup", p.WarmupFrac, "the fraction of the steps the learning rate warms up over")
 	fl.Float64Var(&f.recipe.WeightDecay, "weight-decay", p.WeightDecay, "decoupled weight decay on matrices")
 	fl.Float64Var(&f.recipe.ClipNorm, "clip", p.ClipNorm, "global gradient-norm clipping (0: off)")
+	fl.IntVar(&f.trainExamples, "train-examples", 0, "train on a sample of N training examples, seeded by --seed (0: all; HF run_glue's --max_train_samples)")
+	fl.IntVar(&f.validExamples, "valid-examples", 0, "score a sample of N validation examples, seeded by --seed (0: all)")
 	fl.IntVar(&f.maxSteps, "max-steps", 0, "stop after N steps (0: the epochs' steps); the schedule stays the epochs', so --resume --max-steps M continues the run")
 	fl.IntVar(&f.evalEvery, "eval-every", 0, "evaluate every N steps (0: after every epoch)")
 	fl.IntVar(&f.evalBatch, "eval-batch", 64, "examples per evaluation batch")
@@ -197,7 +216,7 @@ func checkFinetuneFlags(fs *pflag.FlagSet) error {
 	for _, name := range []string{"batch", "epochs", "eval-batch"} {
 		c.Check(name, AtLeast(1))
 	}
-	for _, name := range []string{"max-steps", "eval-every", "checkpoint-every", "log-every", "merges"} {
+	for _, name := range []string{"max-steps", "eval-every", "checkpoint-every", "log-every", "merges", "train-examples", "valid-examples"} {
 		c.Check(name, AtLeast(0))
 	}
 	c.Check("lr", Positive)
@@ -221,7 +240,7 @@ func checkFinetuneFlags(fs *pflag.FlagSet) error {
 func checkFinetuneCombination(f *finetuneFlags) error {
 	switch {
 	case f.from == "" && !f.scratch:
-		return errors.New("give --from DIR, a pre-trained language model (or --scratch to train from fresh weights)")
+		return errors.New("give --from DIR, a pre-trained language model or BERT (or --scratch to train from fresh weights)")
 	case f.validJSONL != "" && f.jsonl == "":
 		return errors.Errorf("--valid-jsonl %q goes with --jsonl", f.validJSONL)
 	}
@@ -257,7 +276,26 @@ func trainingData(f *finetuneFlags, task tasks.Task) (trainEx, validEx []tasks.E
 	default:
 		validEx, err = d.load(task, splitFor(task, "dev"))
 	}
-	return trainEx, validEx, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return sample(trainEx, f.trainExamples, f.seed), sample(validEx, f.validExamples, f.seed+1), nil
+}
+
+// sample is n of the examples, drawn without replacement from a
+// permutation seeded by seed and kept in their order; all of them when n
+// is 0 or at least their number.
+func sample(exs []tasks.Example, n int, seed uint64) []tasks.Example {
+	if n <= 0 || n >= len(exs) {
+		return exs
+	}
+	pick := datasets.Permutation(len(exs), seed)[:n]
+	slices.Sort(pick)
+	out := make([]tasks.Example, n)
+	for i, j := range pick {
+		out[i] = exs[j]
+	}
+	return out
 }
 
 // examplesFact is what a run records about its data, so that a resumed
@@ -276,9 +314,10 @@ func examplesHash(exs []tasks.Example) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// pretrained is the model and tokenizer a new run starts from.
-func pretrained(f *finetuneFlags, trainEx []tasks.Example, warn io.Writer) (*gpt.Model, *datasets.BPE, error) {
-	if f.from == "" { // --scratch, a preset and a BPE of the training text
+// pretrained is the GPT and tokenizer a new run starts from: dir (--from
+// resolved) or, when it is "", a preset and a BPE of the training text.
+func pretrained(f *finetuneFlags, dir string, trainEx []tasks.Example) (*gpt.Model, *datasets.BPE, error) {
+	if dir == "" { // --scratch, a preset and a BPE of the training text
 		cfg, err := gpt.Preset(f.preset)
 		if err != nil {
 			return nil, nil, errors.Wrapf(err, "--preset %q", f.preset)
@@ -299,15 +338,8 @@ func pretrained(f *finetuneFlags, trainEx []tasks.Example, warn io.Writer) (*gpt
 		m, err := gpt.New(cfg, f.seed)
 		return m, tok, err
 	}
-	dir, err := modelDir(f.from, warn)
-	if err != nil {
-		return nil, nil, errors.Wrap(err, "--from")
-	}
-	var head struct {
-		Architectures []string `json:"architectures"`
-	}
-	if err := train.LoadConfig(dir, &head); err == nil && len(head.Architectures) > 0 && head.Architectures[0] != gpt.Architecture {
-		return nil, nil, errors.Errorf("--from %s holds a %s: fine-tune from a pre-trained language model (%s)", dir, head.Architectures[0], gpt.Architecture)
+	if k, err := readModelKind(dir); err == nil && k.Arch != "" && k.Arch != gpt.Architecture {
+		return nil, nil, errors.Errorf("--from %s holds a %s: fine-tune from a pre-trained language model (%s) or BERT (%s)", dir, k.Arch, gpt.Architecture, bert.Architecture)
 	}
 	m, err := gpt.Load(dir)
 	if err != nil {
@@ -328,29 +360,55 @@ func pretrained(f *finetuneFlags, trainEx []tasks.Example, warn io.Writer) (*gpt
 
 // finetuneModel is the run's model and tokenizer (with the special
 // tokens): the last checkpoint's when resuming, else the pre-trained
-// model's with a new head.
-func finetuneModel(f *finetuneFlags, task tasks.Task, trainEx []tasks.Example, last string, warn io.Writer) (*tasks.Model, *datasets.BPE, error) {
+// model's in from (--from resolved; "" for a GPT preset) with a new head:
+// a GPT's or a BERT's, as from's config.json says.
+func finetuneModel(f *finetuneFlags, task tasks.Task, trainEx []tasks.Example, last, from string, kind modelKind) (*tasks.Model, *datasets.BPE, error) {
 	if last != "" {
-		model, err := tasks.LoadGPT(last, nil, nil)
+		model, tok, err := loadTaskModel(last)
+		return model, tok, errors.Wrap(err, "--resume")
+	}
+	var body tasks.Body
+	var tok *datasets.BPE
+	if kind.BERT() {
+		b, t, err := pretrainedBERT(from, kind, f.scratch, f.seed)
 		if err != nil {
-			return nil, nil, errors.Wrap(err, "--resume")
+			return nil, nil, err
 		}
-		tok, ok, err := loadTokenizer(last)
-		if err == nil && !ok {
-			err = errors.Errorf("--resume: %s has no tokenizer files", last)
+		body, tok = b, t
+	} else {
+		m, t, err := pretrained(f, from, trainEx)
+		if err != nil {
+			return nil, nil, err
 		}
-		return model, tok, err
-	}
-	m, tok, err := pretrained(f, trainEx, warn)
-	if err != nil {
-		return nil, nil, err
-	}
-	body, err := tasks.NewGPT(m, tok, f.seed)
-	if err != nil {
-		return nil, nil, err
+		b, err := tasks.NewGPT(m, t, f.seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		body, tok = b, t
 	}
 	model, err := tasks.New(body, task, tasks.Config{LMCoef: f.lmCoef, HeadDropout: f.headDropout})
 	return model, tok, err
+}
+
+// finetuneSource is the directory a run's model comes from — the last
+// checkpoint when resuming, else --from resolved ("" for --scratch
+// without --from) — and what it holds.
+func finetuneSource(f *finetuneFlags, last string, warn io.Writer) (string, modelKind, error) {
+	dir := last
+	if dir == "" && f.from != "" {
+		var err error
+		if dir, err = modelDir(f.from, warn); err != nil {
+			return "", modelKind{}, errors.Wrap(err, "--from")
+		}
+	}
+	if dir == "" {
+		return "", modelKind{Type: gpt.ModelType}, nil
+	}
+	k, err := readModelKind(dir)
+	if err != nil {
+		return "", k, errors.Wrap(err, map[bool]string{true: "--resume", false: "--from"}[last != ""])
+	}
+	return dir, k, nil
 }
 
 func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
@@ -391,24 +449,32 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 			return errors.Wrap(err, "--resume")
 		}
 	}
-	model, tok, err := finetuneModel(f, task, trainEx, last, cmd.ErrOrStderr())
+	src, kind, err := finetuneSource(f, last, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
-	body := model.Body.(*tasks.GPT)
-	c := body.Model.Config
-	if err := rd.Fact("tokenizer", tokenizerHash(tok)); err != nil {
+	if kind.BERT() {
+		if err := bertLMCoef(fs, f); err != nil {
+			return err
+		}
+	}
+	model, tok, err := finetuneModel(f, task, trainEx, last, src, kind)
+	if err != nil {
 		return err
 	}
-	if err := rd.Fact("model", c); err != nil {
+	body := model.Body
+	if err := rd.Fact("tokenizer", tokenizerHash(tok)); err != nil {
 		return err
 	}
 	how := "pre-trained: " + f.from
 	if f.scratch {
 		how = "fresh weights (--scratch)"
 	}
-	fmt.Fprintf(out, "model: %d layers, d %d, %d heads, context %d, vocabulary %d (with [s] $ [e] and pad), %.2fM parameters, %s\n",
-		c.NLayer, c.NEmbd, c.NHead, c.NPositions, c.VocabSize, float64(model.Store().NumElements())/1e6, how)
+	fact, line := describeModel(model, how)
+	if err := rd.Fact("model", fact); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, line)
 	trainIn, tr, err := tasks.Encode(task, body.Template(), tok, trainEx)
 	if err != nil {
 		return errors.Wrap(err, "training data")
@@ -431,8 +497,8 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 	if evalEvery == 0 {
 		evalEvery = data.StepsPerEpoch()
 	}
-	fmt.Fprintf(out, "training: %d epochs of %d steps, batch %d, lr %.3g (warm-up %d steps, linear decay), λ %g, head dropout %g\n",
-		f.recipe.Epochs, data.StepsPerEpoch(), f.recipe.Batch, f.recipe.LR, f.recipe.Warmup(steps), f.lmCoef, f.headDropout)
+	fmt.Fprintf(out, "training: %d epochs of %d steps, batch %d, lr %.3g (warm-up %d steps, linear decay), %s, head dropout %g\n",
+		f.recipe.Epochs, data.StepsPerEpoch(), f.recipe.Batch, f.recipe.LR, f.recipe.Warmup(steps), lambdaNote(model), f.headDropout)
 	if stopAt < steps {
 		fmt.Fprintf(out, "stopping at step %d of %d (--max-steps)\n", stopAt, steps)
 	}
@@ -501,7 +567,7 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 	if err != nil {
 		return err
 	}
-	best, err := tasks.LoadGPT(bestDir, nil, nil)
+	best, _, err := loadTaskModel(bestDir)
 	if err != nil {
 		return err
 	}
@@ -512,11 +578,7 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 	if err := saveTokenizer(tok, hf); err != nil {
 		return err
 	}
-	class := tasks.SequenceClassification
-	if task.Kind == tasks.MultipleChoice {
-		class = tasks.DoubleHeads
-	}
-	fmt.Fprintf(out, "best validation %s %.4f at step %d: %s; as a HuggingFace %s: %s\n", metric, sum.BestMetric, sum.BestStep, bestDir, class, hf)
+	fmt.Fprintf(out, "best validation %s %.4f at step %d: %s; as a HuggingFace %s: %s\n", metric, sum.BestMetric, sum.BestStep, bestDir, hfClass(best), hf)
 	return nil
 }
 
@@ -583,16 +645,9 @@ func (e *evalFlags) loadFineTuned(warn io.Writer, which string) (*tasks.Model, *
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
-	m, err := tasks.LoadGPT(dir, nil, nil)
+	m, tok, err := loadTaskModel(dir)
 	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	tok, ok, err := loadTokenizer(dir)
-	if err == nil && !ok {
-		err = errors.Errorf("--model %s has no tokenizer files (vocab.json and merges.txt)", dir)
-	}
-	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, nil, nil, "", errors.Wrap(err, "--model")
 	}
 	task := m.Task
 	switch {
@@ -633,6 +688,7 @@ metrics (CoLA: Matthews correlation; MRPC, QQP: F1 and accuracy; STS-B:
 Pearson and Spearman correlation; the others: accuracy) and its loss. The
 task comes from the model; GLUE tasks need --data.`,
 		Example: `  seq2gpt finetune eval --model runs/sentiment
+  seq2gpt finetune eval --model runs/bert-sentiment --split test
   seq2gpt finetune eval --model runs/rte --data glue_data
   seq2gpt finetune eval --model runs/mnli --data glue_data --split dev_mismatched
   seq2gpt finetune eval --model runs/swag --jsonl swag-val.jsonl`,

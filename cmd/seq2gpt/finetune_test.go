@@ -181,7 +181,7 @@ func TestFinetuneBadInput(t *testing.T) {
 		{[]string{"--task", "rte", "--from", lm}, "--task rte is a GLUE task: give --data"},
 		{[]string{"--task", "sentiment", "--data", dir, "--from", lm}, "--task sentiment is embedded in seq2gpt and reads no directory"},
 		{[]string{"--task", "rte", "--jsonl", emptyChoice, "--from", lm}, "give --task or --jsonl, not both"},
-		{[]string{"--task", "sentiment"}, "give --from DIR, a pre-trained language model (or --scratch"},
+		{[]string{"--task", "sentiment"}, "give --from DIR, a pre-trained language model or BERT (or --scratch"},
 		{[]string{"--task", "sentiment", "--from", lm, "--lm-coef", "-1"}, "--lm-coef -1: want a finite number ≥ 0"},
 		{[]string{"--task", "sentiment", "--from", lm, "--head-dropout", "1"}, "--head-dropout 1: want a number in [0, 1)"},
 		{[]string{"--task", "sentiment", "--from", lm, "--lr", "0"}, "--lr 0: want a finite number > 0"},

@@ -107,6 +107,9 @@ func runGenerate(cmd *cobra.Command, f *generateFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := requireKind(dir, false); err != nil {
+		return err
+	}
 	m, err := gpt.Load(dir)
 	if err != nil {
 		return err

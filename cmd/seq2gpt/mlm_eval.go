@@ -20,24 +20,16 @@ func loadBERT(model string) (*bert.Model, *datasets.BPE, bert.Specials, error) {
 	if err != nil {
 		return nil, nil, bert.Specials{}, err
 	}
+	if err := requireKind(dir, true); err != nil {
+		return nil, nil, bert.Specials{}, err
+	}
 	m, err := bert.Load(dir)
 	if err != nil {
 		return nil, nil, bert.Specials{}, err
 	}
-	tok, ok, err := loadTokenizer(dir)
-	if err == nil && !ok {
-		err = errors.Errorf("%s has no tokenizer files (vocab.json and merges.txt)", dir)
-	}
-	if err != nil {
-		return nil, nil, bert.Specials{}, err
-	}
-	sp, err := bert.AddSpecials(tok)
+	tok, sp, err := bertSpecialsOf(dir, m.Config)
 	if err != nil {
 		return nil, nil, sp, err
-	}
-	if tok.VocabSize() != m.Config.VocabSize || sp.PAD != m.Config.PadTokenID {
-		return nil, nil, sp, errors.Errorf("%s: the tokenizer (%d tokens with BERT's specials, [PAD] %d) does not fit the model (vocab_size %d, pad_token_id %d)",
-			dir, tok.VocabSize(), sp.PAD, m.Config.VocabSize, m.Config.PadTokenID)
 	}
 	return m, tok, sp, nil
 }
