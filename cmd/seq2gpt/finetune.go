@@ -497,6 +497,11 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 	if evalEvery == 0 {
 		evalEvery = data.StepsPerEpoch()
 	}
+	// Ctrl-C is caught from here on, before the "training:" line announces
+	// the run: a signal between that line and the first step (building the
+	// trainer, resuming) still ends the run with a checkpoint, not a kill.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	fmt.Fprintf(out, "training: %d epochs of %d steps, batch %d, lr %.3g (warm-up %d steps, linear decay), %s, head dropout %g\n",
 		f.recipe.Epochs, data.StepsPerEpoch(), f.recipe.Batch, f.recipe.LR, f.recipe.Warmup(steps), lambdaNote(model), f.headDropout)
 	if stopAt < steps {
@@ -522,8 +527,6 @@ func runFinetuneTrain(cmd *cobra.Command, f *finetuneFlags) error {
 		return err
 	}
 	metric := task.Metrics()[0]
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	prog := newProgress(cmd.ErrOrStderr(), stopAt, done, f.logEvery)
 	prog.metrics = func(m map[string]float64) string { return formatMetrics(task, m) }
 	curve := filepath.Join(f.out, "loss.png")

@@ -214,6 +214,11 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err != nil {
 		return err
 	}
+	// Ctrl-C is caught from here on, before the "model:" line announces the
+	// run: a signal while the data and trainer are set up (or a resume is
+	// read) still ends the run cleanly, not with a kill.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	fmt.Fprintf(out, "model: %d layers, d %d, %d heads, context %d, %s, %.2fM parameters\n",
 		cfg.NLayer, cfg.NEmbd, cfg.NHead, cfg.NPositions, cfg.AFN, float64(m.Store.NumElements())/1e6)
 	lm := gpt.LM{Model: m}
@@ -235,9 +240,6 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err := rd.Save(); err != nil {
 		return err
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	prog := newProgress(cmd.ErrOrStderr(), f.steps, done, f.logEvery)
 	curve := filepath.Join(f.out, "loss.png")
 	hooks := train.Hooks{

@@ -223,6 +223,11 @@ func runMLMTrain(cmd *cobra.Command, f *mlmTrainFlags) error {
 	if cfg.NSP {
 		nsp = ", next-sentence prediction"
 	}
+	// Ctrl-C is caught from here on, before the "model:" line announces the
+	// run: a signal while the data and trainer are set up (or a resume is
+	// read) still ends the run cleanly, not with a kill.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	fmt.Fprintf(out, "model: BERT, %d layers, d %d, %d heads, d_ff %d, %d positions, %s, %.2fM parameters; masking %.0f%% (80/10/10)%s\n",
 		cfg.NumHiddenLayers, cfg.HiddenSize, cfg.NumAttentionHeads, cfg.IntermediateSize, cfg.MaxPositionEmbeddings, cfg.HiddenAct,
 		float64(m.Store.NumElements())/1e6, 100*f.maskRate, nsp)
@@ -260,9 +265,6 @@ func runMLMTrain(cmd *cobra.Command, f *mlmTrainFlags) error {
 	if err := rd.Save(); err != nil {
 		return err
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	prog := newProgress(cmd.ErrOrStderr(), f.steps, done, f.logEvery)
 	prog.stepTokens = int64(f.batch * f.accum * T)
 	curve := filepath.Join(f.out, "loss.png")

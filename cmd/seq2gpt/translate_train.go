@@ -321,6 +321,11 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 	if err := rd.Fact("model", m.Config()); err != nil {
 		return err
 	}
+	// Ctrl-C is caught from here on, before the "model:" line announces the
+	// run: a signal while the data and trainer are set up (or a resume is
+	// read) still ends the run cleanly, not with a kill.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	fmt.Fprintf(out, "model: %s\n", m.Describe())
 
 	trainB, err := f.batcher(m, trainEnc, tok, true)
@@ -362,8 +367,6 @@ func runTranslateTrain(cmd *cobra.Command, f *mtTrainFlags) error {
 	n := min(f.evalSentences, len(validEnc.src))
 	ev := &evaluator{m: m, tok: tok, valid: validB, sources: validEnc.src[:n], refs: validEnc.refs[:n], search: f.search, sentences: n}
 	defer ev.close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	prog := newProgress(cmd.ErrOrStderr(), f.steps, done, f.logEvery)
 	curve := filepath.Join(f.out, "loss.png")
 	hooks := train.Hooks{
