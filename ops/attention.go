@@ -250,7 +250,7 @@ func attnForward[T floats](st *attnState, d attnDims, qt, kt, vt, mt tensor.Tens
 			}
 		}
 	}
-	workers := attnWorkers[T](d.n)
+	workers := attnWorkers(d)
 	scratch := grow[T](&st.scratch, workers*tt)
 	parallel(d.n, workers, func(w, lo, hi int) {
 		pd := scratch[w*tt : (w+1)*tt]
@@ -376,7 +376,7 @@ func attnBackward[T floats](st *attnState, d attnDims, qt, kt, vt, pt, gt tensor
 		}
 	}
 	tt := d.tq * d.tk
-	workers := attnWorkers[T](d.n)
+	workers := attnWorkers(d)
 	scratch := grow[T](&st.scratch, workers*2*tt)
 	parallel(d.n, workers, func(w, lo, hi int) {
 		ds, pd := scratch[w*2*tt:(w*2+1)*tt], scratch[(w*2+1)*tt:(w+1)*2*tt]
@@ -404,16 +404,24 @@ func attnBackward[T floats](st *attnState, d attnDims, qt, kt, vt, pt, gt tensor
 	})
 }
 
-// attnWorkers is how many goroutines share n heads: GOMAXPROCS where the
-// BLAS is pure Go (seq2gpt's SGEMM, gonum's), which runs a product this
-// small on one goroutine; one with OpenBLAS, which has threads of its own.
-func attnWorkers[T floats](n int) int {
+// attnWorkers is how many goroutines share the heads of d: up to
+// GOMAXPROCS where the BLAS is pure Go (seq2gpt's SGEMM, gonum's), which
+// runs a product of one head's size on one goroutine, and each with at
+// least minAttnWork multiply-adds, so that a decoding step's few small heads
+// do not wait for a goroutine to start; one with OpenBLAS, which has
+// threads of its own.
+func attnWorkers(d attnDims) int {
 	switch G.WhichBLAS().(type) {
 	case sgemm.Implementation, gonum.Implementation:
-		return max(1, min(n, runtime.GOMAXPROCS(0)))
+		work := d.n * d.tq * d.tk * (d.dk + d.dv)
+		return max(1, min(d.n, runtime.GOMAXPROCS(0), work/minAttnWork))
 	}
 	return 1
 }
+
+// minAttnWork is the fewest multiply-adds worth a goroutine of their own
+// (some tens of microseconds).
+const minAttnWork = 1 << 16
 
 // parallel runs f over [0, n) split into workers contiguous ranges, the
 // first on the calling goroutine.

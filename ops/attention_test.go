@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -23,6 +24,9 @@ type attnCase struct {
 	mask           string // "", "causal", "padding", "causal+padding"
 	fullMask       bool   // the mask has the scores' shape, not [B, T_q, T_k]
 	dropout        float64
+	// wide cases are large enough to split the heads among goroutines
+	// (with GOMAXPROCS > 1); the gradient check leaves them out.
+	wide bool
 }
 
 var attnCases = []attnCase{
@@ -34,6 +38,8 @@ var attnCases = []attnCase{
 	{name: "cached_decode", lead: []int{2, 2}, tq: 1, tk: 5, dk: 3, dv: 3, mask: "causal+padding"},
 	{name: "rank3", lead: []int{3}, tq: 3, tk: 4, dk: 2, dv: 5, mask: "padding"},
 	{name: "dropout_causal", lead: []int{2, 2}, tq: 4, tk: 4, dk: 3, dv: 3, mask: "causal", dropout: 0.3},
+	{name: "wide_dropout_causal_padding", lead: []int{2, 5}, tq: 33, tk: 33, dk: 16, dv: 8, mask: "causal+padding", dropout: 0.2, wide: true},
+	{name: "wide_cross", lead: []int{3, 4}, tq: 20, tk: 40, dk: 8, dv: 16, mask: "padding", wide: true},
 }
 
 // maskValue is the additive mask of c: −Inf where query i may not see key j
@@ -110,6 +116,9 @@ func composedAttention(t *testing.T, q, k, v, mask *G.Node, scale, p float64, rn
 
 func TestAttentionGradient(t *testing.T) {
 	for _, c := range attnCases {
+		if c.wide {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			g := G.NewGraph()
 			q, k, v, mask := c.inputs(g, tensor.Float64)
@@ -167,6 +176,22 @@ func TestAttentionMatchesComposed(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestAttentionWideCasesRunInParallel: the wide cases do split their heads
+// (when the test runs with more than one goroutine's worth of cores).
+func TestAttentionWideCasesRunInParallel(t *testing.T) {
+	for _, c := range attnCases {
+		if !c.wide {
+			continue
+		}
+		d, err := attnLayout([]tensor.Shape{c.shape(c.tq, c.dk), c.shape(c.tk, c.dk), c.shape(c.tk, c.dv)})
+		require.NoError(t, err)
+		assert.Equal(t, min(2, runtime.GOMAXPROCS(0)), min(2, attnWorkers(d)), c.name)
+	}
+	small, err := attnLayout([]tensor.Shape{{1, 2, 1, 32}, {1, 2, 9, 32}, {1, 2, 9, 32}}) // a decoding step
+	require.NoError(t, err)
+	assert.Equal(t, 1, attnWorkers(small))
 }
 
 func toF64(v G.Value) []float64 {
