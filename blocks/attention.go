@@ -20,15 +20,17 @@ import (
 // ([B, T_q, T_k], shared by the heads) or nil. It returns the output
 // [..., T_q, d_v] and the weights [..., T_q, T_k] before dropout; dropout p
 // applies to the weights in training graphs, as nn.MultiheadAttention does.
+// It is one fused op over every head (ops.Attention), forward and backward.
 func ScaledDotProductAttention(g *Graph, q, k, v, mask *G.Node, dropout float64) (out, weights *G.Node, err error) {
 	err = g.Block("sdpa", func() error {
 		if err := checkAttention(q, k, v, mask); err != nil {
 			return err
 		}
+		if g.Mode == Eval {
+			dropout = 0
+		}
 		dk := q.Shape()[q.Dims()-1]
-		scores := Must(G.BatchedMatMul(q, k, false, true))
-		weights = Must(ops.SoftMax(scores, mask, 1/math.Sqrt(float64(dk))))
-		out = Must(G.BatchedMatMul(Must(g.ApplyDropout(weights, dropout)), v, false, false))
+		out, weights = Must2(ops.Attention(q, k, v, mask, 1/math.Sqrt(float64(dk)), dropout, g.Dropout))
 		return nil
 	})
 	return out, weights, err

@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/internal/gradcheck"
+	"github.com/seq2gpt/seq2gpt/ops"
 )
 
 // referenceMHA is nn.MultiheadAttention's forward written out in plain Go
@@ -137,4 +138,67 @@ func TestStockSliceHashCollides(t *testing.T) {
 	c := G.Must(G.Slice(x, G.S(128, 256)))
 	require.NotSame(t, a, c)
 	require.Same(t, a, b, "Gorgonia's slice hash no longer collides: the workaround may be retired")
+}
+
+// TestSDPADropoutKeepsTheGraphsRNG: in a training graph the fused attention
+// draws its dropout mask from the graph's DropoutRNG as ApplyDropout on the
+// weights did, so with one seed it equals the stock composition (batched
+// products around SoftMax and ApplyDropout) run for run, output and
+// gradients; an evaluation graph drops nothing. The finite-difference check
+// pins the mask between runs.
+func TestSDPADropoutKeepsTheGraphsRNG(t *testing.T) {
+	const p = 0.4
+	build := func(mode Mode, fused bool) (*Graph, []*G.Node) {
+		g := NewGraph(newStore64(t), mode, 17)
+		q := valued(t, g, "q", gradcheck.Tensor(1, 1, 2, 2, 4, 3))
+		k := valued(t, g, "k", gradcheck.Tensor(2, 1, 2, 2, 5, 3))
+		v := valued(t, g, "v", gradcheck.Tensor(3, 1, 2, 2, 5, 2))
+		mv, err := AttentionMask(tensor.Float64, 2, 4, 5, []int{5, 3}, false)
+		require.NoError(t, err)
+		mask := valued(t, g, "mask", mv)
+		var out *G.Node
+		if fused {
+			out, _, err = ScaledDotProductAttention(g, q, k, v, mask, p)
+			require.NoError(t, err)
+		} else {
+			w := Must(ops.SoftMax(Must(G.BatchedMatMul(q, k, false, true)), mask, 1/math.Sqrt(3)))
+			out = Must(G.BatchedMatMul(Must(g.ApplyDropout(w, p)), v, false, false))
+		}
+		return g, []*G.Node{out, q, k, v}
+	}
+	values := func(g *Graph, n []*G.Node) [][]float64 {
+		grads, err := G.Grad(G.Must(G.Sum(G.Must(G.Square(n[0])))), n[1:]...)
+		require.NoError(t, err)
+		vals := make([]G.Value, 4)
+		for i, x := range append(G.Nodes{n[0]}, grads...) {
+			G.Read(x, &vals[i])
+		}
+		m := G.NewTapeMachine(g.G)
+		defer m.Close()
+		var all [][]float64
+		for range 2 { // two runs: two masks
+			m.Reset()
+			require.NoError(t, m.RunAll())
+			for _, v := range vals {
+				all = append(all, append([]float64(nil), v.Data().([]float64)...))
+			}
+		}
+		return all
+	}
+	fused, composed := values(build(Train, true)), values(build(Train, false))
+	require.Len(t, fused, len(composed))
+	for i := range composed {
+		require.InDeltaSlice(t, composed[i], fused[i], 1e-12, "value %d", i)
+	}
+	require.NotEqual(t, fused[0], fused[4], "a new mask each run")
+	evalF, evalC := values(build(Eval, true)), values(build(Eval, false))
+	for i := range evalC {
+		require.InDeltaSlice(t, evalC[i], evalF[i], 1e-12, "eval value %d", i)
+	}
+	require.NotEqual(t, fused[0], evalF[0])
+	require.Equal(t, evalF[0], evalF[4], "evaluation drops nothing")
+
+	g, n := build(Train, true)
+	_, err := gradcheck.Check(g.G, n[:1], n[1:], gradcheck.Config{BeforeRun: func() { g.Dropout.Calls = 0 }})
+	require.NoError(t, err)
 }
