@@ -223,7 +223,7 @@ func (l *LSTM) Forward(g *Graph, x, keep *G.Node, h0, c0 []*G.Node) (out LSTMOut
 			if l.Reverse != nil {
 				bwd, hb, cb := l.layer(g, l.Reverse[k], seq, keep, at(h0, 2*k+1), at(c0, 2*k+1), true)
 				out.H, out.C = append(out.H, hb), append(out.C, cb)
-				fwd = Must(G.Concat(2, fwd, bwd))
+				fwd = Must(ops.Concat(2, fwd, bwd))
 			}
 			seq = fwd
 		}
