@@ -225,18 +225,18 @@ type lstmBuf[T floats] struct {
 	h, c, cn, dh, dc []T // [B, H]
 }
 
-// workOf returns ws's buffer for d, allocated on first use and whenever
-// the dtype changes.
+// workOf returns ws's buffer for d, allocated on first use (the backward's
+// scratch on the backward's first use) and whenever the dtype changes.
 func workOf[T floats](ws *lstmWork, d lstmDims) *lstmBuf[T] {
 	if b, ok := ws.buf.(*lstmBuf[T]); ok {
 		return b
 	}
 	n, n4, bh := d.T*d.B*d.H, 4*d.T*d.B*d.H, d.B*d.H
 	b := &lstmBuf[T]{
-		act: make([]T, n4), dz: make([]T, n4),
-		tc: make([]T, n), hp: make([]T, n), cp: make([]T, n),
+		act: make([]T, n4),
+		tc:  make([]T, n), hp: make([]T, n), cp: make([]T, n),
 		z: make([]T, 4*bh),
-		h: make([]T, bh), c: make([]T, bh), cn: make([]T, bh), dh: make([]T, bh), dc: make([]T, bh),
+		h: make([]T, bh), c: make([]T, bh), cn: make([]T, bh),
 	}
 	ws.buf = b
 	return b
@@ -414,6 +414,9 @@ func lstmLayerGrad(d lstmDims, ws *lstmWork, in G.Nodes, y, dy *G.Node) (G.Nodes
 func lstmBackward[T floats](w *lstmBuf[T], d lstmDims, dy, whh []T, keep any, p []T, off []int) {
 	B, steps, H := d.B, d.T, d.H
 	h4 := 4 * H
+	if w.dz == nil { // the backward's scratch, only in programs that differentiate
+		w.dz, w.dh, w.dc = make([]T, steps*B*h4), make([]T, B*H), make([]T, B*H)
+	}
 	dgx, dw, db, dh0, dc0 := p[off[0]:off[1]], p[off[1]:off[2]], p[off[2]:off[3]], p[off[3]:off[4]], p[off[4]:off[5]]
 	for r := range B {
 		copy(w.dh[r*H:(r+1)*H], dy[(r*(steps+2)+steps)*H:(r*(steps+2)+steps+1)*H])
