@@ -223,7 +223,7 @@ func (l *LSTM) Forward(g *Graph, x, keep *G.Node, h0, c0 []*G.Node) (out LSTMOut
 			if l.Reverse != nil {
 				bwd, hb, cb := l.layer(g, l.Reverse[k], seq, keep, at(h0, 2*k+1), at(c0, 2*k+1), true)
 				out.H, out.C = append(out.H, hb), append(out.C, cb)
-				fwd = Must(G.Concat(2, fwd, bwd))
+				fwd = Must(ops.Concat(2, fwd, bwd))
 			}
 			seq = fwd
 		}
@@ -301,46 +301,14 @@ func at(ns []*G.Node, k int) *G.Node {
 
 // layer runs one layer over x [B, T, I] from the state h, c (nil for
 // zeros), forward or (reverse) from the last step to the first, and
-// returns its outputs [B, T, H] in time order and its final state.
+// returns its outputs [B, T, H] in time order and its final state. The
+// input half of the gates, W_ih x_t + b_ih, is one product for every t;
+// the recurrence is ops.LSTMLayer, one op forward and one backward (the
+// same step as LSTMCell's, over all T).
 func (l *LSTM) layer(g *Graph, cell *LSTMCell, x, keep, h, c *G.Node, reverse bool) (seq, hT, cT *G.Node) {
-	B, T, H := x.Shape()[0], x.Shape()[1], cell.Hidden
 	wih, whh, bih, bhh := cell.params(g)
-	zeros := func(which string) *G.Node {
-		z := tensor.New(tensor.Of(g.Store.Dtype()), tensor.WithShape(B, H))
-		return G.NewTensor(g.G, z.Dtype(), 2, G.WithShape(B, H), G.WithValue(z),
-			G.WithName(fmt.Sprintf("%s.%s0_%dx%d", cell.param("zero"), which, B, H)))
-	}
-	if h == nil {
-		h = zeros("h")
-	}
-	if c == nil {
-		c = zeros("c")
-	}
-	gxAll := Must(ops.Linear(x, wih, bih)) // W_ih x_t + b_ih for every t in one product
-	outs := make(G.Nodes, T)
-	for i := range T {
-		t := i
-		if reverse {
-			t = T - 1 - i
-		}
-		hNew, cNew := cell.step(Must(ops.Select(gxAll, 1, t)), h, c, whh, bhh)
-		ht := hNew
-		if keep != nil {
-			m := Must(ops.Select(keep, 1, t))
-			h, c, ht = carry(h, hNew, m), carry(c, cNew, m), Must(G.HadamardProd(m, hNew))
-		} else {
-			h, c = hNew, cNew
-		}
-		outs[t] = Must(G.Reshape(ht, tensor.Shape{B, 1, H}))
-	}
-	if T == 1 {
-		return outs[0], h, c
-	}
-	return Must(G.Concat(1, outs...)), h, c
-}
-
-// carry is old + m ⊙ (new − old): the new state where m is 1, the old one
-// where m is 0 (a padded step).
-func carry(old, nw, m *G.Node) *G.Node {
-	return Must(G.Add(old, Must(G.HadamardProd(m, Must(G.Sub(nw, old))))))
+	gxAll := Must(ops.Linear(x, wih, bih))
+	o, err := ops.LSTMLayer(gxAll, whh, bhh, h, c, keep, reverse)
+	Must(o.Out, err)
+	return o.Out, o.H, o.C
 }

@@ -203,8 +203,8 @@ func (m *Model) Decode(g *blocks.Graph, enc Encoded, yIn *G.Node, batch, steps i
 			in := y
 			if cfg.FeedContext {
 				c := repeat(enc.Context, steps) // c at every step, [B, T, H]
-				in = blocks.Must(G.Concat(2, y, c))
-				o = blocks.Must(G.Concat(2, blocks.Must(m.decoder.Forward(g, in, nil, enc.S0, enc.C0)).Out, c))
+				in = blocks.Must(ops.Concat(2, y, c))
+				o = blocks.Must(ops.Concat(2, blocks.Must(m.decoder.Forward(g, in, nil, enc.S0, enc.C0)).Out, c))
 			} else {
 				o = blocks.Must(m.decoder.Forward(g, in, nil, enc.S0, enc.C0)).Out
 			}
@@ -251,13 +251,13 @@ func (m *Model) step(g *blocks.Graph, y *G.Node, h, c []*G.Node, enc Encoded) (o
 	}
 	in := y
 	if ctx != nil {
-		in = blocks.Must(G.Concat(1, y, ctx))
+		in = blocks.Must(ops.Concat(1, y, ctx))
 	}
 	s, hNew, cNew, err := m.decoder.Step(g, in, h, c)
 	blocks.Must(s, err)
 	o = s
 	if ctx != nil {
-		o = blocks.Must(G.Concat(1, s, ctx))
+		o = blocks.Must(ops.Concat(1, s, ctx))
 	}
 	return o, hNew, cNew, alpha
 }
@@ -300,7 +300,7 @@ func repeat(x *G.Node, T int) *G.Node {
 	for i := range rs {
 		rs[i] = r
 	}
-	return blocks.Must(G.Concat(1, rs...))
+	return blocks.Must(ops.Concat(1, rs...))
 }
 
 // unsqueeze1 is x [B, D] as [B, 1, D].
@@ -313,7 +313,7 @@ func concat1(xs G.Nodes) *G.Node {
 	if len(xs) == 1 {
 		return xs[0]
 	}
-	return blocks.Must(G.Concat(1, xs...))
+	return blocks.Must(ops.Concat(1, xs...))
 }
 
 // Source is how a source sentence's tokens enter the encoder: reversed
