@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -140,27 +139,11 @@ type bertConfig bert.Config
 // architectures, id2label and label2id, problem_type, finetuning_task and
 // classifier_dropout (the head dropout).
 func (b *BERT) HFConfig(m *Model) any {
-	arch, labels, problem := BertSequenceClassification, m.Task.Labels, "single_label_classification"
-	switch m.Task.Kind {
-	case MultipleChoice:
-		arch, labels, problem = BertMultipleChoice, nil, ""
-	case Regression:
-		labels, problem = nil, "regression"
-	}
-	if len(labels) == 0 {
-		labels = []string{"LABEL_0"}
-	}
+	h := hfHeadOf(m.Task, BertSequenceClassification, BertMultipleChoice)
 	name, drop := m.Task.Name, m.Config.HeadDropout
-	hc := bertHeadConfig{bertConfig: bertConfig(b.Model.Config), ModelType: bert.ModelType, Architectures: []string{arch},
-		ID2Label: map[string]string{}, Label2ID: map[string]int{}, FinetuningTask: &name, ClassifierDropout: &drop}
+	hc := bertHeadConfig{bertConfig: bertConfig(b.Model.Config), ModelType: bert.ModelType, Architectures: []string{h.arch},
+		ID2Label: h.id2label, Label2ID: h.label2id, ProblemType: h.problem, FinetuningTask: &name, ClassifierDropout: &drop}
 	hc.NSP = false
-	for i, l := range labels {
-		hc.ID2Label[strconv.Itoa(i)] = l
-		hc.Label2ID[l] = i
-	}
-	if problem != "" {
-		hc.ProblemType = &problem
-	}
 	return hc
 }
 

@@ -136,30 +136,45 @@ type hfHeadConfig struct {
 // fields (cls_index, a projection to one label, the head dropout before
 // it).
 func (b *GPT) HFConfig(m *Model) any {
-	arch, labels := SequenceClassification, m.Task.Labels
-	problem := "single_label_classification"
-	switch m.Task.Kind {
+	h := hfHeadOf(m.Task, SequenceClassification, DoubleHeads)
+	pad, name := b.Pad, m.Task.Name
+	return hfHeadConfig{gptConfig: gptConfig(b.Model.Config), ModelType: gpt.ModelType, Architectures: []string{h.arch},
+		NCtx: b.Model.Config.NPositions, ID2Label: h.id2label, Label2ID: h.label2id, ProblemType: h.problem,
+		PadTokenID: &pad, FinetuningTask: &name, SummaryType: "cls_index", SummaryUseProj: true,
+		SummaryProjToLabels: true, SummaryFirstDropout: m.Config.HeadDropout, TieWordEmbeddings: true}
+}
+
+// hfHead is what a task says in any body's HF head config: the class
+// (seqCls, or mc for multiple choice), id2label and label2id (one
+// "LABEL_0" for a regression's score or the choices' scores), and
+// problem_type (none for multiple choice).
+type hfHead struct {
+	arch     string
+	id2label map[string]string
+	label2id map[string]int
+	problem  *string
+}
+
+func hfHeadOf(t Task, seqCls, mc string) hfHead {
+	h := hfHead{arch: seqCls, id2label: map[string]string{}, label2id: map[string]int{}}
+	labels, problem := t.Labels, "single_label_classification"
+	switch t.Kind {
 	case MultipleChoice:
-		arch, labels, problem = DoubleHeads, nil, ""
+		h.arch, labels, problem = mc, nil, ""
 	case Regression:
 		labels, problem = nil, "regression"
 	}
 	if len(labels) == 0 {
 		labels = []string{"LABEL_0"}
 	}
-	pad, name := b.Pad, m.Task.Name
-	hc := hfHeadConfig{gptConfig: gptConfig(b.Model.Config), ModelType: gpt.ModelType, Architectures: []string{arch},
-		NCtx: b.Model.Config.NPositions, ID2Label: map[string]string{}, Label2ID: map[string]int{},
-		PadTokenID: &pad, FinetuningTask: &name, SummaryType: "cls_index", SummaryUseProj: true,
-		SummaryProjToLabels: true, SummaryFirstDropout: m.Config.HeadDropout, TieWordEmbeddings: true}
 	for i, l := range labels {
-		hc.ID2Label[strconv.Itoa(i)] = l
-		hc.Label2ID[l] = i
+		h.id2label[strconv.Itoa(i)] = l
+		h.label2id[l] = i
 	}
 	if problem != "" {
-		hc.ProblemType = &problem
+		h.problem = &problem
 	}
-	return hc
+	return h
 }
 
 // HFWeights implements Saver with HuggingFace's names: the body under
