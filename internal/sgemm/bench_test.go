@@ -82,8 +82,8 @@ func gflops(b *testing.B, macs float64, cpu0 time.Duration) {
 	}
 }
 
-// BenchmarkSgemm times C = A·B at 512³ (each transpose pair) and at every
-// distinct product of a GPT-small and a GPT-medium training step, on each
+// BenchmarkSgemm times C = A·B at 512³ (each transpose pair), at the
+// one-row products of batch-1 decoding, and at every distinct product of a GPT-small and a GPT-medium training step, on each
 // kernel and, in the openblas build, OpenBLAS, side by side:
 //
 //	go test -run '^$' -bench Sgemm ./internal/sgemm/
@@ -95,6 +95,11 @@ func BenchmarkSgemm(b *testing.B) {
 		{Name: "512³", BTrans: true, M: 512, K: 512, N: 512},
 		{Name: "512³", ATrans: true, M: 512, K: 512, N: 512},
 		{Name: "wide", BTrans: true, M: 64, K: 768, N: 3072},
+		// GPT-medium's batch-1 decoding step: one row by each weight
+		// matrix (Conv1D layout, not transposed) and by the tied head.
+		{Name: "decode c_attn", M: 1, K: 256, N: 768},
+		{Name: "decode mlp.c_proj", M: 1, K: 1024, N: 256},
+		{Name: "decode head", BTrans: true, M: 1, K: 256, N: 4000},
 	}
 	for _, preset := range []struct {
 		name string

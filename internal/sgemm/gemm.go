@@ -3,6 +3,8 @@ package sgemm
 import (
 	"sync"
 	"unsafe"
+
+	"github.com/seq2gpt/seq2gpt/internal/vecmath"
 )
 
 // kernel is one micro-kernel with its blocking and packing routines.
@@ -32,6 +34,12 @@ type kernel struct {
 	// transposed and not transposed.
 	transB func(blocks int, src *float32, lds int, dst *float32, alpha float32)
 	copyB  func(kc int, src *float32, lds int, dst *float32, alpha float32)
+	// rowAXPY4 adds a[0]·b[0:n] + … + a[3]·b[3·ldb:3·ldb+n] to c[0:n] (n ≥ 1),
+	// for rows; nil: one vecmath.AXPY per row of B.
+	rowAXPY4 func(n int, c, b *float32, ldb int, a *float32)
+	// rowDot4 sets out[q] = a[0:k]·b[q·ldb:q·ldb+k] for q < 4 (k ≥ 1), for
+	// rows; nil: vecmath.Dot.
+	rowDot4 func(k int, a, b *float32, ldb int, out *float32)
 }
 
 func (k *kernel) usable() bool { return k.micro != nil && k.has() }
@@ -115,6 +123,10 @@ func gemm(kr *kernel, threads, minWork int, op operands) {
 
 // part computes the block C[i0:i1, j0:j1] of the product.
 func part(kr *kernel, op *operands, i0, i1, j0, j1 int, bf *bufs) {
+	if op.m <= fewRows {
+		rows(kr, op, i0, i1, j0, j1, bf)
+		return
+	}
 	mr, nr := kr.mr, kr.nr
 	// Even k blocks, a multiple of 8 deep (the transposing packs' step).
 	nk := (op.k + kr.kc - 1) / kr.kc
@@ -146,6 +158,81 @@ func part(kr *kernel, op *operands, i0, i1, j0, j1 int, bf *bufs) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// fewRows is the most rows of C computed straight from op(B), without
+// packing. A packed element of op(B) is read once per strip of mr rows; in a
+// product of one strip that is one read, so packing doubles the traffic over
+// op(B) and the micro-kernel's tile is mostly zero rows. Batch-1 generation is
+// products of one row by every weight matrix (GPT-medium's decoding step spent
+// 58% of its time packing B). The test is on the whole product's m, not a
+// part's, so that an element's sum never depends on how the product was
+// split between goroutines.
+const fewRows = 4
+
+// rows computes C[i0:i1, j0:j1] = alpha·op(A)·op(B) + beta·C row by row from
+// the operands in place. With B not transposed it is Σ_p (alpha·A[i,p])·B[p,:],
+// four rows of B at a time (rowAXPY4) for every row of C while they are in
+// L1; with B transposed, dot products of A's row with B's rows, four rows at
+// a time (rowDot4).
+func rows(kr *kernel, op *operands, i0, i1, j0, j1 int, bf *bufs) {
+	a, b, c, k, n := op.a, op.b, op.c, op.k, j1-j0
+	at := func(i, p int) float32 {
+		if op.aT {
+			return a[p*op.lda+i]
+		}
+		return a[i*op.lda+p]
+	}
+	scale(i1-i0, n, op.beta, c[i0*op.ldc+j0:], op.ldc)
+	if !op.bT {
+		p := 0
+		if kr.rowAXPY4 != nil {
+			coef := &bf.coef // not on the stack: kr.rowAXPY4 is a func value, so it would escape
+			for ; p+4 <= k; p += 4 {
+				for i := i0; i < i1; i++ {
+					for q := range coef {
+						coef[q] = op.alpha * at(i, p+q)
+					}
+					kr.rowAXPY4(n, &c[i*op.ldc+j0], &b[p*op.ldb+j0], op.ldb, &coef[0])
+				}
+			}
+		}
+		for ; p < k; p++ {
+			brow := b[p*op.ldb+j0 : p*op.ldb+j1]
+			for i := i0; i < i1; i++ {
+				crow := c[i*op.ldc+j0 : i*op.ldc+j1]
+				vecmath.AXPY(crow, op.alpha*at(i, p), brow, crow)
+			}
+		}
+		return
+	}
+	if cap(bf.row) < k {
+		bf.row = make([]float32, k)
+	}
+	arow := bf.row[:k]
+	for i := i0; i < i1; i++ {
+		if op.aT {
+			for p := range arow {
+				arow[p] = a[p*op.lda+i]
+			}
+		} else {
+			arow = a[i*op.lda : i*op.lda+k]
+		}
+		crow := c[i*op.ldc+j0 : i*op.ldc+j1]
+		j := 0
+		if kr.rowDot4 != nil {
+			dots := &bf.coef
+			for ; j+4 <= n; j += 4 {
+				kr.rowDot4(k, &arow[0], &b[(j0+j)*op.ldb], op.ldb, &dots[0])
+				for q, d := range dots {
+					crow[j+q] += op.alpha * d
+				}
+			}
+		}
+		for ; j < n; j++ {
+			crow[j] += op.alpha * float32(vecmath.Dot(arow, b[(j0+j)*op.ldb:(j0+j)*op.ldb+k]))
 		}
 	}
 }
@@ -227,6 +314,8 @@ func packB(kr *kernel, op *operands, p0, kc, j0, nc int, dst []float32) {
 // bufs are one goroutine's packing buffers, 64-byte aligned.
 type bufs struct {
 	a, b []float32
+	row  []float32  // A's row gathered for rows, when A is transposed
+	coef [4]float32 // rowAXPY4's coefficients, rowDot4's results
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bufs) }}

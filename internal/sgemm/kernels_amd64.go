@@ -53,3 +53,13 @@ func packN16(kc int, src *float32, lds int, dst *float32, alpha float32)
 //
 //go:noescape
 func packN32(kc int, src *float32, lds int, dst *float32, alpha float32)
+
+// rowAXPY4AVX2 adds a[0]·b[0:n] + a[1]·b[ldb:ldb+n] + a[2]·b[2·ldb:…] + a[3]·b[3·ldb:…] to c[0:n] (see the generator, internal/sgemm/asm).
+//
+//go:noescape
+func rowAXPY4AVX2(n int, c *float32, b *float32, ldb int, a *float32)
+
+// rowDot4AVX2 sets out[q] = a[0:k]·b[q·ldb:q·ldb+k] for q < 4 (see the generator, internal/sgemm/asm).
+//
+//go:noescape
+func rowDot4AVX2(k int, a *float32, b *float32, ldb int, out *float32)

@@ -1509,3 +1509,116 @@ packN32_loop:
 packN32_end:
 	VZEROUPPER
 	RET
+
+// func rowAXPY4AVX2(n int, c *float32, b *float32, ldb int, a *float32)
+// Requires: AVX, FMA3
+TEXT ·rowAXPY4AVX2(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), CX
+	MOVQ         c+8(FP), DX
+	MOVQ         b+16(FP), SI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         a+32(FP), DI
+	VBROADCASTSS (DI), Y0
+	VBROADCASTSS 4(DI), Y1
+	VBROADCASTSS 8(DI), Y2
+	VBROADCASTSS 12(DI), Y3
+	LEAQ         (SI)(R8*1), R9
+	LEAQ         (R9)(R8*1), R10
+	LEAQ         (R10)(R8*1), R11
+	XORQ         R12, R12
+
+rowAXPY4AVX2_loop:
+	CMPQ        CX, $0x08
+	JB          rowAXPY4AVX2_tail
+	VMULPS      (SI)(R12*1), Y0, Y4
+	VMULPS      (R9)(R12*1), Y1, Y5
+	VFMADD231PS (R10)(R12*1), Y2, Y4
+	VFMADD231PS (R11)(R12*1), Y3, Y5
+	VADDPS      Y5, Y4, Y4
+	VADDPS      (DX)(R12*1), Y4, Y4
+	VMOVUPS     Y4, (DX)(R12*1)
+	ADDQ        $0x20, R12
+	SUBQ        $0x08, CX
+	JMP         rowAXPY4AVX2_loop
+
+rowAXPY4AVX2_tail:
+	TESTQ       CX, CX
+	JZ          rowAXPY4AVX2_done
+	LEAQ        maskTab<>+0(SB), BX
+	MOVQ        $0x00000010, AX
+	SUBQ        CX, AX
+	VMOVUPS     (BX)(AX*4), Y6
+	VMASKMOVPS  (SI)(R12*1), Y6, Y7
+	VMULPS      Y7, Y0, Y4
+	VMASKMOVPS  (R9)(R12*1), Y6, Y7
+	VMULPS      Y7, Y1, Y5
+	VMASKMOVPS  (R10)(R12*1), Y6, Y7
+	VFMADD231PS Y7, Y2, Y4
+	VMASKMOVPS  (R11)(R12*1), Y6, Y7
+	VFMADD231PS Y7, Y3, Y5
+	VADDPS      Y5, Y4, Y4
+	VMASKMOVPS  (DX)(R12*1), Y6, Y7
+	VADDPS      Y7, Y4, Y4
+	VMASKMOVPS  Y4, Y6, (DX)(R12*1)
+
+rowAXPY4AVX2_done:
+	VZEROUPPER
+	RET
+
+// func rowDot4AVX2(k int, a *float32, b *float32, ldb int, out *float32)
+// Requires: AVX, FMA3
+TEXT ·rowDot4AVX2(SB), NOSPLIT, $0-40
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), DX
+	MOVQ   b+16(FP), SI
+	MOVQ   ldb+24(FP), R8
+	SHLQ   $0x02, R8
+	LEAQ   (SI)(R8*1), R9
+	LEAQ   (R9)(R8*1), R10
+	LEAQ   (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   R12, R12
+
+rowDot4AVX2_loop:
+	CMPQ        CX, $0x08
+	JB          rowDot4AVX2_tail
+	VMOVUPS     (DX)(R12*1), Y4
+	VFMADD231PS (SI)(R12*1), Y4, Y0
+	VFMADD231PS (R9)(R12*1), Y4, Y1
+	VFMADD231PS (R10)(R12*1), Y4, Y2
+	VFMADD231PS (R11)(R12*1), Y4, Y3
+	ADDQ        $0x20, R12
+	SUBQ        $0x08, CX
+	JMP         rowDot4AVX2_loop
+
+rowDot4AVX2_tail:
+	TESTQ       CX, CX
+	JZ          rowDot4AVX2_sum
+	LEAQ        maskTab<>+0(SB), BX
+	MOVQ        $0x00000010, AX
+	SUBQ        CX, AX
+	VMOVUPS     (BX)(AX*4), Y6
+	VMASKMOVPS  (DX)(R12*1), Y6, Y4
+	VMASKMOVPS  (SI)(R12*1), Y6, Y7
+	VFMADD231PS Y7, Y4, Y0
+	VMASKMOVPS  (R9)(R12*1), Y6, Y7
+	VFMADD231PS Y7, Y4, Y1
+	VMASKMOVPS  (R10)(R12*1), Y6, Y7
+	VFMADD231PS Y7, Y4, Y2
+	VMASKMOVPS  (R11)(R12*1), Y6, Y7
+	VFMADD231PS Y7, Y4, Y3
+
+rowDot4AVX2_sum:
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	MOVQ         out+32(FP), DI
+	VMOVUPS      X0, (DI)
+	VZEROUPPER
+	RET

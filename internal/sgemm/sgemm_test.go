@@ -335,6 +335,35 @@ func TestThreads(t *testing.T) {
 	}
 }
 
+// Products of at most fewRows rows are computed from the operands in place
+// (rows): every transpose pair, strides with NaN in the gaps, α and β (β = 0
+// leaves C unread), on one goroutine and split between several, up to the
+// boundary where packing takes over again.
+func TestFewRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, impl := range testImpls(t) {
+		if impl.kr.micro == nil {
+			continue
+		}
+		for _, threads := range []int{1, 2, 16} {
+			impl := impl
+			impl.threads, impl.minWork = threads, 1
+			for m := 1; m <= fewRows+1; m++ {
+				for _, nk := range [][2]int{{1, 1}, {17, 9}, {1000, 300}, {33, 1030}} {
+					for _, tr := range transPairs {
+						for _, ab := range [][2]float32{{1, 0}, {-0.5, 1}, {2, -0.5}} {
+							p := problem{aT: tr[0], bT: tr[1], m: m, n: nk[0], k: nk[1], padA: 3, padB: 1, padC: 2, alpha: ab[0], beta: ab[1]}
+							if !check(t, impl, p, rng, false) {
+								return
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // Products from several goroutines at once share the workers safely.
 func TestConcurrentCallers(t *testing.T) {
 	impl := Implementation{}
@@ -366,7 +395,7 @@ func TestNoAllocs(t *testing.T) {
 		}
 		for _, threads := range []int{1, 2} {
 			impl.threads = threads
-			for _, s := range [][3]int{{9, 7, 5}, {64, 64, 64}, {256, 256, 256}, {70, 1000, 33}} {
+			for _, s := range [][3]int{{9, 7, 5}, {64, 64, 64}, {256, 256, 256}, {70, 1000, 33}, {1, 1000, 300}, {fewRows, 300, 1000}} {
 				m, n, k := s[0], s[1], s[2]
 				a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
 				for _, tr := range transPairs {

@@ -14,7 +14,11 @@
 //   - the packing routines that lay op(A) and op(B) out for them: row copies
 //     (the operand's rows already run along the tile's width) and 8-wide
 //     in-register transposes (its rows run along k), both AVX2 only so that
-//     the AVX-512 path uses them too.
+//     the AVX-512 path uses them too;
+//   - rowAXPY4 and rowDot4, the inner loops of products of a few rows
+//     computed without packing (gemm.go's rows): four rows of B scaled and
+//     added to a row of C (B not transposed), and a row of A dotted with four
+//     rows of B (B transposed).
 package main
 
 import (
@@ -51,6 +55,9 @@ func main() {
 	copyPack("packN12", []int{8, 4})
 	copyPack("packN16", []int{8, 8})
 	copyPack("packN32", []int{8, 8, 8, 8})
+
+	rowAXPY4(tab)
+	rowDot4(tab)
 
 	Generate()
 }
@@ -410,6 +417,146 @@ func copyPack(name string, pieces []int) {
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
 	Label(name + "_end")
+	VZEROUPPER()
+	RET()
+}
+
+// rowAXPY4 writes rowAXPY4AVX2:
+//
+//	c[j] += (a[0]·b[j] + a[2]·b[2·ldb+j]) + (a[1]·b[ldb+j] + a[3]·b[3·ldb+j]),  j < n
+//
+// for n ≥ 1, eight lanes at a time and the last n mod 8 through masks. Four
+// rows of B per pass over the row of C quarter C's loads and stores (the
+// loop is bound by loads: five per eight multiply-adds); the two partial
+// sums keep the chains of dependent FMAs short.
+func rowAXPY4(tab Mem) {
+	name := "rowAXPY4AVX2"
+	TEXT(name, NOSPLIT, "func(n int, c, b *float32, ldb int, a *float32)")
+	Pragma("noescape")
+	Doc(name + " adds a[0]·b[0:n] + a[1]·b[ldb:ldb+n] + a[2]·b[2·ldb:…] + a[3]·b[3·ldb:…] to c[0:n] (see the generator, internal/sgemm/asm).")
+	n := Load(Param("n"), RCX)
+	pc := Load(Param("c"), RDX)
+	b0 := Load(Param("b"), RSI)
+	ldb := Load(Param("ldb"), R8)
+	SHLQ(U8(2), ldb)
+	pa := Load(Param("a"), RDI)
+	as := []VecPhysical{Y0, Y1, Y2, Y3}
+	for i, a := range as {
+		VBROADCASTSS(Mem{Base: pa, Disp: 4 * i}, a)
+	}
+	b1, b2, b3 := R9, R10, R11
+	LEAQ(Mem{Base: b0, Index: ldb, Scale: 1}, b1)
+	LEAQ(Mem{Base: b1, Index: ldb, Scale: 1}, b2)
+	LEAQ(Mem{Base: b2, Index: ldb, Scale: 1}, b3)
+	off := R12
+	XORQ(off, off)
+	at := func(base Register) Mem { return Mem{Base: base, Index: off, Scale: 1} }
+
+	Label(name + "_loop")
+	CMPQ(n, U8(8))
+	JB(LabelRef(name + "_tail"))
+	VMULPS(at(b0), Y0, Y4)
+	VMULPS(at(b1), Y1, Y5)
+	VFMADD231PS(at(b2), Y2, Y4)
+	VFMADD231PS(at(b3), Y3, Y5)
+	VADDPS(Y5, Y4, Y4)
+	VADDPS(at(pc), Y4, Y4)
+	VMOVUPS(Y4, at(pc))
+	ADDQ(U8(32), off)
+	SUBQ(U8(8), n)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	// The mask of the first n lanes: maskTab[16-n : 24-n].
+	mask, t := Y6, Y7
+	LEAQ(tab, RBX)
+	MOVQ(U32(16), RAX)
+	SUBQ(n, RAX)
+	VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, mask)
+	VMASKMOVPS(at(b0), mask, t)
+	VMULPS(t, Y0, Y4)
+	VMASKMOVPS(at(b1), mask, t)
+	VMULPS(t, Y1, Y5)
+	VMASKMOVPS(at(b2), mask, t)
+	VFMADD231PS(t, Y2, Y4)
+	VMASKMOVPS(at(b3), mask, t)
+	VFMADD231PS(t, Y3, Y5)
+	VADDPS(Y5, Y4, Y4)
+	VMASKMOVPS(at(pc), mask, t)
+	VADDPS(t, Y4, Y4)
+	VMASKMOVPS(Y4, mask, at(pc))
+
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// rowDot4 writes rowDot4AVX2:
+//
+//	out[q] = Σ_p a[p]·b[q·ldb+p],  q < 4, p < k
+//
+// for k ≥ 1, eight lanes at a time and the last k mod 8 through masks, with
+// one float32 accumulator per row of B (the loop is bound by loads: five per
+// four FMAs), summed across lanes at the end.
+func rowDot4(tab Mem) {
+	name := "rowDot4AVX2"
+	TEXT(name, NOSPLIT, "func(k int, a, b *float32, ldb int, out *float32)")
+	Pragma("noescape")
+	Doc(name + " sets out[q] = a[0:k]·b[q·ldb:q·ldb+k] for q < 4 (see the generator, internal/sgemm/asm).")
+	k := Load(Param("k"), RCX)
+	pa := Load(Param("a"), RDX)
+	b0 := Load(Param("b"), RSI)
+	ldb := Load(Param("ldb"), R8)
+	SHLQ(U8(2), ldb)
+	b1, b2, b3 := R9, R10, R11
+	LEAQ(Mem{Base: b0, Index: ldb, Scale: 1}, b1)
+	LEAQ(Mem{Base: b1, Index: ldb, Scale: 1}, b2)
+	LEAQ(Mem{Base: b2, Index: ldb, Scale: 1}, b3)
+	bs := []Register{b0, b1, b2, b3}
+	acc := []VecPhysical{Y0, Y1, Y2, Y3}
+	for _, v := range acc {
+		VXORPS(v, v, v)
+	}
+	off := R12
+	XORQ(off, off)
+	at := func(base Register) Mem { return Mem{Base: base, Index: off, Scale: 1} }
+
+	Label(name + "_loop")
+	CMPQ(k, U8(8))
+	JB(LabelRef(name + "_tail"))
+	VMOVUPS(at(pa), Y4)
+	for q, b := range bs {
+		VFMADD231PS(at(b), Y4, acc[q])
+	}
+	ADDQ(U8(32), off)
+	SUBQ(U8(8), k)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_sum"))
+	mask, t := Y6, Y7
+	LEAQ(tab, RBX)
+	MOVQ(U32(16), RAX)
+	SUBQ(k, RAX)
+	VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, mask)
+	VMASKMOVPS(at(pa), mask, Y4)
+	for q, b := range bs {
+		VMASKMOVPS(at(b), mask, t)
+		VFMADD231PS(t, Y4, acc[q])
+	}
+
+	// Sum each accumulator's lanes: out = (Σ acc0, Σ acc1, Σ acc2, Σ acc3).
+	Label(name + "_sum")
+	VHADDPS(Y1, Y0, Y0) // (a0+a1 pairs of acc0, of acc1, …) per 128-bit half
+	VHADDPS(Y3, Y2, Y2)
+	VHADDPS(Y2, Y0, Y0) // per half: Σ of 4 lanes of acc0, acc1, acc2, acc3
+	VEXTRACTF128(U8(1), Y0, X1)
+	VADDPS(X1, X0, X0)
+	po := Load(Param("out"), RDI)
+	VMOVUPS(X0, Mem{Base: po})
 	VZEROUPPER()
 	RET()
 }
