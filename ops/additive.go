@@ -33,7 +33,7 @@ func AdditiveScores(uh, ws, v *G.Node) (*G.Node, error) {
 	return apply(kernel{
 		name: "AdditiveScores", inRanks: []int{3, 2, 2}, outRank: 2,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{B, T}, nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("AdditiveScores", t); err != nil {
 				return nil, err
 			}
@@ -41,7 +41,7 @@ func AdditiveScores(uh, ws, v *G.Node) (*G.Node, error) {
 				return nil, errors.Errorf("AdditiveScores: keys %v, state %v and v %v, built for %v, (%d, %d) and (1, %d)",
 					t[0].Shape(), t[1].Shape(), t[2].Shape(), us, B, A, A)
 			}
-			e := newLike(t[0], tensor.Shape{B, T})
+			e := buf.like(t[0], tensor.Shape{B, T})
 			switch d := t[0].Data().(type) {
 			case []float32:
 				additiveFwd(d, t[1].Data().([]float32), t[2].Data().([]float32), e.Data().([]float32), T, A)

@@ -97,7 +97,7 @@ func Attention(q, k, v, mask *G.Node, scale, dropout float64, rng *DropoutRNG) (
 		shape: func(s []tensor.Shape) (tensor.Shape, error) {
 			return append(s[1][:len(s[1])-1].Clone(), s[2][len(s[2])-2]), nil
 		},
-		do: func([]tensor.Tensor) (G.Value, error) {
+		do: func([]tensor.Tensor, *buffers) (G.Value, error) {
 			if st.probs == nil {
 				return nil, errors.New("AttentionWeights: run before its Attention")
 			}
@@ -200,7 +200,7 @@ func (d attnDims) maskOf(i int) int {
 	return i * d.tq * d.tk
 }
 
-func (st *attnState) forward(t []tensor.Tensor) (G.Value, error) {
+func (st *attnState) forward(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 	if err := checkDtypes("Attention", t); err != nil {
 		return nil, err
 	}
@@ -212,8 +212,8 @@ func (st *attnState) forward(t []tensor.Tensor) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := newLike(t[0], d.outShape(shapes[0]))
-	st.probs = newLike(t[0], d.probsShape(shapes[0]))
+	out := buf.like(t[0], d.outShape(shapes[0]))
+	st.probs = buf.like(t[0], d.probsShape(shapes[0]))
 	var call uint64
 	if st.p > 0 {
 		call = st.rng.Calls
@@ -294,7 +294,7 @@ func (st *attnState) backward(q, k, v, weights, dOut *G.Node, withV bool) (G.Nod
 		name: name, params: st.params(),
 		inRanks: ranks, outRank: len(qs),
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return qs.Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes(name, t); err != nil {
 				return nil, err
 			}
@@ -313,11 +313,11 @@ func (st *attnState) backward(q, k, v, weights, dOut *G.Node, withV bool) (G.Nod
 			if withV && st.p > 0 && lenOf(st.keep) != d.n*d.tq*d.tk {
 				return nil, errors.Errorf("%s: run before its forward op", name)
 			}
-			dqt := newLike(t[0], t[0].Shape())
-			dk = newLike(t[0], t[1].Shape())
+			dqt := buf.like(t[0], t[0].Shape())
+			dk = buf.like(t[0], t[1].Shape())
 			dv = nil
 			if withV {
-				dv = newLike(t[0], vt.Shape())
+				dv = buf.like(t[0], vt.Shape())
 			}
 			switch t[0].Dtype() {
 			case tensor.Float32:
@@ -336,7 +336,7 @@ func (st *attnState) backward(q, k, v, weights, dOut *G.Node, withV bool) (G.Nod
 			name: name + what, params: st.params(),
 			inRanks: []int{dq.Dims()}, outRank: len(shape),
 			shape: func([]tensor.Shape) (tensor.Shape, error) { return shape.Clone(), nil },
-			do: func([]tensor.Tensor) (G.Value, error) {
+			do: func([]tensor.Tensor, *buffers) (G.Value, error) {
 				if x := get(); x != nil {
 					return x, nil
 				}

@@ -62,7 +62,7 @@ func Concat(axis int, xs ...*G.Node) (*G.Node, error) {
 	return apply(kernel{
 		name: "Concat", params: params, inRanks: ranks, outRank: len(ys),
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return ys.Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("Concat", t); err != nil {
 				return nil, err
 			}
@@ -71,7 +71,7 @@ func Concat(axis int, xs ...*G.Node) (*G.Node, error) {
 					return nil, errors.Errorf("Concat: input %d has shape %v, built for %v", k, x.Shape(), want)
 				}
 			}
-			y := newLike(t[0], ys)
+			y := buf.like(t[0], ys)
 			for k, x := range t {
 				switch d := x.Data().(type) {
 				case []float32:
@@ -92,8 +92,8 @@ func Concat(axis int, xs ...*G.Node) (*G.Node, error) {
 					name: "ConcatGrad", params: fmt.Sprintf("%s,part=%d:%d", params, lo, hi),
 					inRanks: []int{dy.Dims()}, outRank: len(xs),
 					shape: func([]tensor.Shape) (tensor.Shape, error) { return xs.Clone(), nil },
-					do: func(t []tensor.Tensor) (G.Value, error) {
-						dx := newLike(t[0], xs)
+					do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+						dx := buf.like(t[0], xs)
 						switch d := t[0].Data().(type) {
 						case []float32:
 							moveRange(d, dx.Data().([]float32), outer, n, inner, lo, hi, false)

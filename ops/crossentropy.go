@@ -39,7 +39,7 @@ func CrossEntropy(logits, targets *G.Node, ignoreIndex int, smoothing float64) (
 			}
 			return tensor.ScalarShape(), nil
 		},
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("CrossEntropy", t); err != nil {
 				return nil, err
 			}
@@ -62,12 +62,12 @@ func CrossEntropy(logits, targets *G.Node, ignoreIndex int, smoothing float64) (
 				name: "CrossEntropyGrad", params: params,
 				inRanks: []int{2, 1, 0}, outRank: 2,
 				shape: sameShape,
-				do: func(t []tensor.Tensor) (G.Value, error) {
+				do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 					g, err := scalarValue(t[2])
 					if err != nil {
 						return nil, errors.Wrap(err, "CrossEntropyGrad")
 					}
-					dx := newLike(t[0], t[0].Shape())
+					dx := buf.like(t[0], t[0].Shape())
 					switch d := t[0].Data().(type) {
 					case []float32:
 						_, err = crossEntropy32(d, t[1].Data().([]float32), dx.Data().([]float32), t[0].Shape()[1], ignoreIndex, smoothing, g)

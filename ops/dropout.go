@@ -41,7 +41,7 @@ func Dropout(x *G.Node, p float64, rng *DropoutRNG) (*G.Node, error) {
 		name: "Dropout", params: fmt.Sprintf("p=%v,id=%d,rng=%p", p, id, rng),
 		inRanks: []int{x.Dims()}, outRank: x.Dims(),
 		shape: sameShape,
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("Dropout", t); err != nil {
 				return nil, err
 			}
@@ -55,7 +55,7 @@ func Dropout(x *G.Node, p float64, rng *DropoutRNG) (*G.Node, error) {
 			for i := range mask {
 				mask[i] = uniform(rng.Seed, call, uint64(i)) >= p
 			}
-			y := newLike(t[0], t[0].Shape())
+			y := buf.like(t[0], t[0].Shape())
 			applyMask(t[0], y, mask, scale)
 			return y, nil
 		},
@@ -65,11 +65,11 @@ func Dropout(x *G.Node, p float64, rng *DropoutRNG) (*G.Node, error) {
 				name: "DropoutGrad", params: fmt.Sprintf("p=%v,id=%d,rng=%p", p, id, rng),
 				inRanks: []int{dy.Dims()}, outRank: dy.Dims(),
 				shape: sameShape,
-				do: func(t []tensor.Tensor) (G.Value, error) {
+				do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 					if len(mask) != t[0].Shape().TotalSize() {
 						return nil, errors.New("DropoutGrad: run before its forward op")
 					}
-					dx := newLike(t[0], t[0].Shape())
+					dx := buf.like(t[0], t[0].Shape())
 					applyMask(t[0], dx, mask, scale)
 					return dx, nil
 				},

@@ -37,11 +37,11 @@ func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 		name: "GELU", params: form.String(),
 		inRanks: []int{x.Dims()}, outRank: x.Dims(),
 		shape: sameShape,
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("GELU", t); err != nil {
 				return nil, err
 			}
-			y := newLike(t[0], t[0].Shape())
+			y := buf.like(t[0], t[0].Shape())
 			switch d := t[0].Data().(type) {
 			case []float32:
 				geluFwd32(d, y.Data().([]float32), form)
@@ -56,8 +56,8 @@ func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 				name: "GELUGrad", params: form.String(),
 				inRanks: []int{in[0].Dims(), dy.Dims()}, outRank: in[0].Dims(),
 				shape: sameShape,
-				do: func(t []tensor.Tensor) (G.Value, error) {
-					dx := newLike(t[0], t[0].Shape())
+				do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+					dx := buf.like(t[0], t[0].Shape())
 					switch d := t[0].Data().(type) {
 					case []float32:
 						geluBack32(d, t[1].Data().([]float32), dx.Data().([]float32), form)

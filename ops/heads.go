@@ -31,11 +31,11 @@ func SplitHeads(x *G.Node, part, parts, heads int) (*G.Node, error) {
 		name: "SplitHeads", params: params,
 		inRanks: []int{3}, outRank: 4,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{B, heads, T, dk}, nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("SplitHeads", t); err != nil {
 				return nil, err
 			}
-			y := newLike(t[0], tensor.Shape{B, heads, T, dk})
+			y := buf.like(t[0], tensor.Shape{B, heads, T, dk})
 			switch d := t[0].Data().(type) {
 			case []float32:
 				moveHeads(d, y.Data().([]float32), B, T, W, heads, dk, part*heads*dk, false)
@@ -50,8 +50,8 @@ func SplitHeads(x *G.Node, part, parts, heads int) (*G.Node, error) {
 				name: "SplitHeadsGrad", params: params,
 				inRanks: []int{4}, outRank: 3,
 				shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{B, T, W}, nil },
-				do: func(t []tensor.Tensor) (G.Value, error) {
-					dx := newLike(t[0], tensor.Shape{B, T, W})
+				do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+					dx := buf.like(t[0], tensor.Shape{B, T, W})
 					switch d := t[0].Data().(type) {
 					case []float32:
 						moveHeads(dx.Data().([]float32), d, B, T, W, heads, dk, part*heads*dk, true)
@@ -79,11 +79,11 @@ func MergeHeads(x *G.Node) (*G.Node, error) {
 		name: "MergeHeads", params: fmt.Sprint(H),
 		inRanks: []int{4}, outRank: 3,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{B, T, W}, nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("MergeHeads", t); err != nil {
 				return nil, err
 			}
-			y := newLike(t[0], tensor.Shape{B, T, W})
+			y := buf.like(t[0], tensor.Shape{B, T, W})
 			switch d := t[0].Data().(type) {
 			case []float32:
 				moveHeads(y.Data().([]float32), d, B, T, W, H, dk, 0, true)
@@ -134,11 +134,11 @@ func AppendSteps(past, nw *G.Node) (*G.Node, error) {
 	return apply(kernel{
 		name: "AppendSteps", inRanks: []int{4, 4}, outRank: 4,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{B, H, P + T, dk}, nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("AppendSteps", t); err != nil {
 				return nil, err
 			}
-			y := newLike(t[0], tensor.Shape{B, H, P + T, dk})
+			y := buf.like(t[0], tensor.Shape{B, H, P + T, dk})
 			switch d := y.Data().(type) {
 			case []float32:
 				appendSteps(t[0].Data().([]float32), t[1].Data().([]float32), d, B*H, P*dk, T*dk)

@@ -29,11 +29,11 @@ func LayerNorm(x, gamma, beta *G.Node, eps float64) (*G.Node, error) {
 		name: "LayerNorm", params: fmt.Sprintf("eps=%v", eps),
 		inRanks: []int{x.Dims(), 1, 1}, outRank: x.Dims(),
 		shape: sameShape,
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("LayerNorm", t); err != nil {
 				return nil, err
 			}
-			y := newLike(t[0], t[0].Shape())
+			y := buf.like(t[0], t[0].Shape())
 			switch xd := t[0].Data().(type) {
 			case []float32:
 				layerNormFwd(xd, t[1].Data().([]float32), t[2].Data().([]float32), y.Data().([]float32), d, eps)
@@ -91,8 +91,8 @@ func layerNormGradX(x, gamma, dy *G.Node, eps float64) (*G.Node, error) {
 		name: "LayerNormGradX", params: fmt.Sprintf("eps=%v", eps),
 		inRanks: []int{x.Dims(), 1, dy.Dims()}, outRank: x.Dims(),
 		shape: sameShape,
-		do: func(t []tensor.Tensor) (G.Value, error) {
-			dx := newLike(t[0], t[0].Shape())
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+			dx := buf.like(t[0], t[0].Shape())
 			d := t[1].Shape().TotalSize()
 			switch xd := t[0].Data().(type) {
 			case []float32:
@@ -132,8 +132,8 @@ func layerNormGradGamma(x, dy *G.Node, eps float64) (*G.Node, error) {
 		name: "LayerNormGradGamma", params: fmt.Sprintf("eps=%v", eps),
 		inRanks: []int{x.Dims(), dy.Dims()}, outRank: 1,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{d}, nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
-			dg := newLike(t[0], tensor.Shape{d})
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+			dg := buf.like(t[0], tensor.Shape{d})
 			switch xd := t[0].Data().(type) {
 			case []float32:
 				layerNormBackGamma(xd, t[1].Data().([]float32), dg.Data().([]float32), d, eps)

@@ -65,7 +65,7 @@ func linear(x, w, b *G.Node, inOut bool) (*G.Node, error) {
 			out[len(out)-1] = ws[wOut]
 			return out, nil
 		},
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes(name, t); err != nil {
 				return nil, err
 			}
@@ -77,7 +77,7 @@ func linear(x, w, b *G.Node, inOut bool) (*G.Node, error) {
 			rows := xs.TotalSize() / nIn
 			outShape := xs.Clone()
 			outShape[len(outShape)-1] = nOut
-			y := newLike(t[0], outShape)
+			y := buf.like(t[0], outShape)
 			if len(t) == 3 {
 				broadcastRows(y, t[2], rows, nOut)
 			}
@@ -125,11 +125,11 @@ func linearGradX(dy, w *G.Node, xShape tensor.Shape, inOut bool) (*G.Node, error
 		name: "LinearGradX", params: fmt.Sprintf("%v,inOut=%v", []int(xs), inOut),
 		inRanks: []int{dy.Dims(), 2}, outRank: len(xs),
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return xs.Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			nIn := xs[len(xs)-1]
 			nOut := t[1].Shape().TotalSize() / nIn
 			rows := t[0].Shape().TotalSize() / nOut
-			dx := newLike(t[0], xs)
+			dx := buf.like(t[0], xs)
 			gemm(blas.NoTrans, tb, rows, nIn, nOut, t[0], t[1], 0, dx)
 			return dx, nil
 		},
@@ -144,8 +144,8 @@ func linearGradW(dy, x *G.Node, wShape tensor.Shape, inOut bool) (*G.Node, error
 		name: "LinearGradW", params: fmt.Sprintf("%v,inOut=%v", []int(ws), inOut),
 		inRanks: []int{dy.Dims(), x.Dims()}, outRank: 2,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return ws.Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
-			dw := newLike(t[0], ws)
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+			dw := buf.like(t[0], ws)
 			if inOut {
 				rows := t[1].Shape().TotalSize() / ws[0]
 				gemm(blas.Trans, blas.NoTrans, ws[0], ws[1], rows, t[1], t[0], 0, dw)
@@ -165,8 +165,8 @@ func SumRows(x *G.Node) (*G.Node, error) {
 	return apply(kernel{
 		name: "SumRows", inRanks: []int{x.Dims()}, outRank: 1,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{n}, nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
-			out := newLike(t[0], tensor.Shape{n})
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+			out := buf.like(t[0], tensor.Shape{n})
 			switch d := t[0].Data().(type) {
 			case []float32:
 				sumRows(d, out.Data().([]float32), n)

@@ -43,14 +43,14 @@ func LSTMCellState(z, c *G.Node) (*G.Node, error) {
 	return apply(kernel{
 		name: "LSTMCellState", inRanks: []int{2, 2}, outRank: 2,
 		shape: func(s []tensor.Shape) (tensor.Shape, error) { return s[1].Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("LSTMCellState", t); err != nil {
 				return nil, err
 			}
 			if err := lstmRunShapes("LSTMCellState", t, H); err != nil {
 				return nil, err
 			}
-			y := newLike(t[1], t[1].Shape())
+			y := buf.like(t[1], t[1].Shape())
 			switch zd := t[0].Data().(type) {
 			case []float32:
 				cellStateFwd(zd, t[1].Data().([]float32), y.Data().([]float32), H)
@@ -98,14 +98,14 @@ func LSTMHidden(z, c *G.Node) (*G.Node, error) {
 	return apply(kernel{
 		name: "LSTMHidden", inRanks: []int{2, 2}, outRank: 2,
 		shape: func(s []tensor.Shape) (tensor.Shape, error) { return s[1].Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("LSTMHidden", t); err != nil {
 				return nil, err
 			}
 			if err := lstmRunShapes("LSTMHidden", t, H); err != nil {
 				return nil, err
 			}
-			y := newLike(t[1], t[1].Shape())
+			y := buf.like(t[1], t[1].Shape())
 			switch zd := t[0].Data().(type) {
 			case []float32:
 				hiddenFwd(zd, t[1].Data().([]float32), y.Data().([]float32), H)

@@ -82,14 +82,14 @@ func LSTMLayer(gx, whh, bhh, h0, c0, keep *G.Node, reverse bool) (LSTMLayerOutpu
 		name: "LSTMLayer", params: d.String(),
 		inRanks: ranks, outRank: 3,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return yShape.Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("LSTMLayer", t); err != nil {
 				return nil, err
 			}
 			if err := d.checkRun(t); err != nil {
 				return nil, err
 			}
-			y := newLike(t[0], yShape)
+			y := buf.like(t[0], yShape)
 			switch gd := t[0].Data().(type) {
 			case []float32:
 				lstmForward(workOf[float32](ws, d), d, gd, t[1].Data().([]float32), t[2].Data().([]float32),
@@ -337,11 +337,11 @@ func lstmLayerGrad(d lstmDims, ws *lstmWork, in G.Nodes, y, dy *G.Node) (G.Nodes
 		name: "LSTMLayerGrad", params: d.String(),
 		inRanks: ranks, outRank: 1,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{total}, nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("LSTMLayerGrad", t); err != nil {
 				return nil, err
 			}
-			p := newLike(t[0], tensor.Shape{total})
+			p := buf.like(t[0], tensor.Shape{total})
 			var keep any
 			if d.hasKeep {
 				keep = t[3].Data()
@@ -372,8 +372,8 @@ func lstmLayerGrad(d lstmDims, ws *lstmWork, in G.Nodes, y, dy *G.Node) (G.Nodes
 			name: "LSTMLayerGradPart", params: fmt.Sprintf("%d:%d,%v", lo, hi, s),
 			inRanks: []int{1}, outRank: len(s),
 			shape: func([]tensor.Shape) (tensor.Shape, error) { return s.Clone(), nil },
-			do: func(t []tensor.Tensor) (G.Value, error) {
-				out := newLike(t[0], s)
+			do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+				out := buf.like(t[0], s)
 				switch pd := t[0].Data().(type) {
 				case []float32:
 					copy(out.Data().([]float32), pd[lo:hi])

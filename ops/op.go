@@ -34,8 +34,14 @@ type kernel struct {
 	// ranks of the inputs and the output; 0 is a scalar.
 	inRanks []int
 	outRank int
-	shape   func(in []tensor.Shape) (tensor.Shape, error)
-	do      func(in []tensor.Tensor) (G.Value, error)
+	// intIn marks the inputs that are tensor.Int (ids), not of the float
+	// type the others and the output share.
+	intIn []bool
+	shape func(in []tensor.Shape) (tensor.Shape, error)
+	// do computes the output, taking every tensor it returns or keeps for
+	// the backward from buf (buf.like), so that a node reuses its tensors
+	// from run to run instead of allocating them.
+	do func(in []tensor.Tensor, buf *buffers) (G.Value, error)
 	// diff says which inputs the op is differentiable with respect to;
 	// grad builds their gradients (nil entries elsewhere). A nil grad
 	// makes an op that is not differentiated (a backward op).
@@ -43,7 +49,10 @@ type kernel struct {
 	grad func(in G.Nodes, out, dOut *G.Node) (G.Nodes, error)
 }
 
-type op struct{ k kernel }
+type op struct {
+	k   kernel
+	buf buffers
+}
 
 var (
 	_ G.Op   = (*op)(nil)
@@ -59,7 +68,7 @@ func apply(k kernel, in ...*G.Node) (*G.Node, error) {
 			return nil, errors.Errorf("%s: input %d (%s) has shape %v, want rank %d", k.name, i, n.Name(), n.Shape(), k.inRanks[i])
 		}
 	}
-	n, err := G.ApplyOp(&op{k}, in...)
+	n, err := G.ApplyOp(&op{k: k}, in...)
 	return n, errors.Wrap(err, k.name)
 }
 
@@ -70,11 +79,15 @@ func (o *op) Arity() int { return len(o.k.inRanks) }
 func (o *op) Type() hm.Type {
 	a := hm.TypeVariable('a')
 	ts := make([]hm.Type, 0, len(o.k.inRanks)+1)
-	for _, r := range append(append([]int(nil), o.k.inRanks...), o.k.outRank) {
+	for i, r := range append(append([]int(nil), o.k.inRanks...), o.k.outRank) {
+		var of hm.Type = a
+		if i < len(o.k.intIn) && o.k.intIn[i] {
+			of = tensor.Int
+		}
 		if r == 0 {
-			ts = append(ts, a)
+			ts = append(ts, of)
 		} else {
-			ts = append(ts, G.TensorType{Dims: r, Of: a})
+			ts = append(ts, G.TensorType{Dims: r, Of: of})
 		}
 	}
 	return hm.NewFnType(ts...)
@@ -101,7 +114,8 @@ func (o *op) Do(vs ...G.Value) (G.Value, error) {
 		}
 		in[i] = t
 	}
-	return o.k.do(in)
+	o.buf.next = 0
+	return o.k.do(in, &o.buf)
 }
 
 // asTensor unwraps Gorgonia's dual values (unexported, embedding the
@@ -176,11 +190,11 @@ func backwardOp(name string, out tensor.Shape, back func(t []tensor.Tensor, out 
 	return apply(kernel{
 		name: name, inRanks: ranks, outRank: len(out),
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes(name, t); err != nil {
 				return nil, err
 			}
-			y := newLike(t[0], out)
+			y := buf.like(t[0], out)
 			back(t, y)
 			return y, nil
 		},
@@ -189,6 +203,48 @@ func backwardOp(name string, out tensor.Shape, back func(t []tensor.Tensor, out 
 
 // floats is the element types every kernel supports.
 type floats interface{ ~float32 | ~float64 }
+
+// buffers are the tensors one node's kernel returns or keeps, kept from run
+// to run. Gorgonia's tape machine drops its registers on every Reset, so a
+// kernel that allocated its output afresh reallocated every activation and
+// gradient of a training step each step (82–84% of their bytes in
+// BENCHMARKS.md); a node now writes into last run's tensors. A value a run
+// returns is therefore valid until the next run of its program, as
+// train.Program.Output documents: whoever keeps one copies it.
+type buffers struct {
+	ts   []*tensor.Dense
+	next int // the index of the next like during the current Do
+}
+
+// like returns a zeroed dense tensor of t's dtype and the given shape: the
+// one this call (the same position in the kernel's sequence of calls)
+// returned in the previous run when it still has that dtype and shape and
+// its plain row-major layout (a stock Reshape or lazy transpose downstream
+// may have changed its header in place), else a new one.
+func (b *buffers) like(t tensor.Tensor, shape tensor.Shape) *tensor.Dense {
+	i := b.next
+	b.next++
+	if i < len(b.ts) {
+		if y := b.ts[i]; y.Dtype() == t.Dtype() && y.Shape().Eq(shape) && !y.IsMaterializable() && !y.RequiresIterator() {
+			switch d := y.Data().(type) {
+			case []float32:
+				clear(d)
+			case []float64:
+				clear(d)
+			default:
+				y.Zero()
+			}
+			return y
+		}
+	}
+	y := newLike(t, shape)
+	if i < len(b.ts) {
+		b.ts[i] = y
+	} else {
+		b.ts = append(b.ts, y)
+	}
+	return y
+}
 
 // newLike returns a zeroed dense tensor of t's dtype and the given shape.
 func newLike(t tensor.Tensor, shape tensor.Shape) *tensor.Dense {

@@ -61,11 +61,11 @@ func narrow(x *G.Node, axis, start, end int, drop bool) (*G.Node, error) {
 		name: name, params: params,
 		inRanks: []int{len(xs)}, outRank: len(ys),
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return ys.Clone(), nil },
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes(name, t); err != nil {
 				return nil, err
 			}
-			y := newLike(t[0], ys)
+			y := buf.like(t[0], ys)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				moveRange(d, y.Data().([]float32), outer, n, inner, start, end, false)
@@ -80,8 +80,8 @@ func narrow(x *G.Node, axis, start, end int, drop bool) (*G.Node, error) {
 				name: name + "Grad", params: params + fmt.Sprintf(",in=%v", xs),
 				inRanks: []int{len(ys)}, outRank: len(xs),
 				shape: func([]tensor.Shape) (tensor.Shape, error) { return xs.Clone(), nil },
-				do: func(t []tensor.Tensor) (G.Value, error) {
-					dx := newLike(t[0], xs)
+				do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
+					dx := buf.like(t[0], xs)
 					switch d := t[0].Data().(type) {
 					case []float32:
 						moveRange(dx.Data().([]float32), d, outer, n, inner, start, end, true)

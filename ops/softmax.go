@@ -47,7 +47,7 @@ func SoftMax(x, mask *G.Node, scale float64) (*G.Node, error) {
 			}
 			return s[0].Clone(), nil
 		},
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("SoftMax", t); err != nil {
 				return nil, err
 			}
@@ -62,7 +62,7 @@ func SoftMax(x, mask *G.Node, scale float64) (*G.Node, error) {
 				}
 				mrow, md = l, t[1].Data()
 			}
-			y := newLike(t[0], xs)
+			y := buf.like(t[0], xs)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				m, _ := md.([]float32)
@@ -168,10 +168,10 @@ func softmaxGrad(y, dy *G.Node, scale float64) (*G.Node, error) {
 		name: "SoftMaxGrad", params: fmt.Sprintf("scale=%v", scale),
 		inRanks: []int{y.Dims(), dy.Dims()}, outRank: y.Dims(),
 		shape: sameShape,
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			ys := t[0].Shape()
 			n := ys[len(ys)-1]
-			dx := newLike(t[0], ys)
+			dx := buf.like(t[0], ys)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				softmaxBack32(d, t[1].Data().([]float32), dx.Data().([]float32), n, float32(scale))
@@ -209,12 +209,12 @@ func LogSoftMax(x *G.Node) (*G.Node, error) {
 	return apply(kernel{
 		name: "LogSoftMax", inRanks: []int{x.Dims()}, outRank: x.Dims(),
 		shape: sameShape,
-		do: func(t []tensor.Tensor) (G.Value, error) {
+		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			if err := checkDtypes("LogSoftMax", t); err != nil {
 				return nil, err
 			}
 			xs := t[0].Shape()
-			y := newLike(t[0], xs)
+			y := buf.like(t[0], xs)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				logSoftmaxRows32(d, y.Data().([]float32), xs[len(xs)-1])
@@ -228,9 +228,9 @@ func LogSoftMax(x *G.Node) (*G.Node, error) {
 			dx, err := apply(kernel{
 				name: "LogSoftMaxGrad", inRanks: []int{y.Dims(), dy.Dims()}, outRank: y.Dims(),
 				shape: sameShape,
-				do: func(t []tensor.Tensor) (G.Value, error) {
+				do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 					ys := t[0].Shape()
-					dx := newLike(t[0], ys)
+					dx := buf.like(t[0], ys)
 					switch d := t[0].Data().(type) {
 					case []float32:
 						logSoftmaxBack32(d, t[1].Data().([]float32), dx.Data().([]float32), ys[len(ys)-1])
