@@ -195,9 +195,9 @@ func newLayer(s *blocks.Store, prefix string, cfg Config, act blocks.Activation,
 func (l *Layer) Forward(g *blocks.Graph, x, mask *G.Node) (h *G.Node, err error) {
 	err = g.Block(l.Prefix, func() error {
 		att := blocks.Must(g.ApplyDropout(blocks.Must(l.Attn.Forward(g, x, mask)), l.dropout))
-		a := blocks.Must(l.AttnLN.Forward(g, blocks.Must(G.Add(x, att))))
+		a := blocks.Must(l.AttnLN.Forward(g, blocks.Must(ops.Add(x, att))))
 		f := blocks.Must(g.ApplyDropout(blocks.Must(l.FFN.Forward(g, a)), l.dropout))
-		h = blocks.Must(l.OutLN.Forward(g, blocks.Must(G.Add(a, f))))
+		h = blocks.Must(l.OutLN.Forward(g, blocks.Must(ops.Add(a, f))))
 		return nil
 	})
 	return h, err
@@ -305,7 +305,7 @@ func (m *Model) Embed(g *blocks.Graph, in Inputs) (h *G.Node, err error) {
 		tok := blocks.Must(m.words.Forward(g, in.IDs, in.Batch, in.Len))
 		pos := blocks.Must(m.positions.Forward(g, in.Positions, in.Batch, in.Len))
 		seg := blocks.Must(m.segments.Forward(g, in.Segments, in.Batch, in.Len))
-		sum := blocks.Must(G.Add(blocks.Must(G.Add(tok, pos)), seg))
+		sum := blocks.Must(ops.Add(blocks.Must(ops.Add(tok, pos)), seg))
 		h = blocks.Must(g.ApplyDropout(blocks.Must(m.embLN.Forward(g, sum)), m.Config.HiddenDropoutProb))
 		return nil
 	})
@@ -359,7 +359,7 @@ func (m *Model) MLMLogits(g *blocks.Graph, h *G.Node) (logits *G.Node, err error
 		if f, ok := geluForms[m.act]; ok {
 			t = blocks.Must(ops.GELU(t, f))
 		} else {
-			t = blocks.Must(G.Rectify(t))
+			t = blocks.Must(ops.ReLU(t))
 		}
 		t = blocks.Must(m.transformLN.Forward(g, t))
 		e := blocks.Must(g.Param(m.words.Prefix + ".weight"))

@@ -358,7 +358,7 @@ func (a *AdditiveAttention) Precompute(g *Graph, h *G.Node) (k Keys, err error) 
 // weights α_i [B, T] (the equations above).
 func (a *AdditiveAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (ctx, alpha *G.Node, err error) {
 	err = g.Block(name(a.Prefix, "additive_attention"), func() error {
-		B, T, dh := k.H.Shape()[0], k.H.Shape()[1], k.H.Shape()[2]
+		B, T := k.H.Shape()[0], k.H.Shape()[1]
 		if !s.Shape().Eq(tensor.Shape{B, a.StateDim}) {
 			return badShape("AdditiveAttention decoder state", s.Shape(), B, a.StateDim)
 		}
@@ -368,8 +368,7 @@ func (a *AdditiveAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (c
 		ws := Must(ops.Linear(s, g.param(a.Prefix, "W.weight"), nil))
 		e := Must(ops.AdditiveScores(k.UH, ws, g.param(a.Prefix, "v.weight"))) // vᵀ tanh(W s_{i−1} + U h_j)
 		alpha = Must(ops.SoftMax(e, mask, 1))
-		c := Must(G.BatchedMatMul(Must(G.Reshape(alpha, tensor.Shape{B, 1, T})), k.H, false, false))
-		ctx = Must(G.Reshape(c, tensor.Shape{B, dh}))
+		ctx = Must(ops.WeightedSum(alpha, k.H)) // c_i = Σ_j α_ij h_j
 		return nil
 	})
 	return ctx, alpha, err
@@ -471,7 +470,7 @@ func (a *MultiplicativeAttention) Precompute(g *Graph, h *G.Node) (k Keys, err e
 // Gorgonia's Reshape of an input overwrites it).
 func (a *MultiplicativeAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.Node) (ctx, alpha *G.Node, err error) {
 	err = g.Block(name(a.Prefix, "multiplicative_attention"), func() error {
-		B, T, dh := k.H.Shape()[0], k.H.Shape()[1], k.H.Shape()[2]
+		B, T := k.H.Shape()[0], k.H.Shape()[1]
 		if !s.Shape().Eq(tensor.Shape{B, a.StateDim}) {
 			return badShape("MultiplicativeAttention decoder state", s.Shape(), B, a.StateDim)
 		}
@@ -480,8 +479,7 @@ func (a *MultiplicativeAttention) Attend(g *Graph, s *G.Node, k Keys, mask *G.No
 		}
 		e := Must(G.Sum(Must(G.BroadcastHadamardProd(k.UH, s, nil, []byte{1})), 2)) // sᵀ K_j, [B, T]
 		alpha = Must(ops.SoftMax(e, mask, 1))
-		c := Must(G.BatchedMatMul(Must(G.Reshape(alpha, tensor.Shape{B, 1, T})), k.H, false, false))
-		ctx = Must(G.Reshape(c, tensor.Shape{B, dh}))
+		ctx = Must(ops.WeightedSum(alpha, k.H)) // c_i = Σ_j α_ij h_j
 		return nil
 	})
 	return ctx, alpha, err

@@ -7,6 +7,8 @@ import (
 	"github.com/pkg/errors"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/seq2gpt/seq2gpt/ops"
 )
 
 // Embedding is nn.Embedding: a lookup of rows of W [num, dim] ("weight") by
@@ -31,10 +33,9 @@ func NewEmbedding(s *Store, prefix string, num, dim int, init Init) (*Embedding,
 }
 
 // Forward gathers rows for ids, a 1-D tensor.Int node [B·T] in row-major
-// (batch, time) order, and returns [B, T, dim]. ByIndices gives a correct
-// gradient only for a 1-D index into a 2-D table along axis 0, which is
-// what this uses; the reshape is of an op output, never of an input
-// (Gorgonia's Reshape of an input overwrites it in place).
+// (batch, time) order, and returns [B, T, dim], through ops.Rows (the
+// gather and its scatter-add gradient, writing [B, T, dim] directly: no
+// stock Reshape, which rewrites its input's header in place).
 func (e *Embedding) Forward(g *Graph, ids *G.Node, batch, steps int) (y *G.Node, err error) {
 	err = g.Block(name(e.Prefix, "embedding"), func() error {
 		if ids.Dtype() != tensor.Int {
@@ -44,8 +45,7 @@ func (e *Embedding) Forward(g *Graph, ids *G.Node, batch, steps int) (y *G.Node,
 			return &ShapeError{What: "token id vector", Got: ids.Shape().Clone(),
 				Want: fmt.Sprintf("(%d) (batch %d × steps %d)", batch*steps, batch, steps)}
 		}
-		rows := Must(G.ByIndices(g.param(e.Prefix, "weight"), ids, 0))
-		y = Must(G.Reshape(rows, tensor.Shape{batch, steps, e.Dim}))
+		y = Must(ops.Rows(g.param(e.Prefix, "weight"), ids, tensor.Shape{batch, steps, e.Dim}))
 		return nil
 	})
 	return y, err
@@ -167,7 +167,7 @@ func (p *SinusoidalPositions) Forward(g *Graph, pos *G.Node, batch, steps int) (
 			fill(t, SinusoidalTable(p.MaxLen, p.Dim))
 			table = Must(g.Fixed(name, t))
 		}
-		y = Must(G.Reshape(Must(G.ByIndices(table, pos, 0)), tensor.Shape{batch, steps, p.Dim}))
+		y = Must(ops.Rows(table, pos, tensor.Shape{batch, steps, p.Dim}))
 		return nil
 	})
 	return y, err

@@ -93,7 +93,7 @@ func (f *FeedForward) Forward(g *Graph, x *G.Node) (y *G.Node, err error) {
 		h := Must(f.W1.Forward(g, x))
 		switch f.Activation {
 		case ReLU:
-			h = Must(G.Rectify(h))
+			h = Must(ops.ReLU(h))
 		case GELU:
 			h = Must(ops.GELU(h, ops.GELUTanh))
 		case GELUExact:

@@ -99,7 +99,7 @@ func (c *LSTMCell) checkState(what string, h, cell *G.Node, B int) error {
 // The gates and the state update are ops.LSTMCellState and ops.LSTMHidden,
 // fused with their backward passes; the products stay matrix products.
 func (c *LSTMCell) step(gx, h, cell, whh, bhh *G.Node) (hNew, cNew *G.Node) {
-	z := Must(G.Add(gx, Must(ops.Linear(h, whh, bhh))))
+	z := Must(ops.Add(gx, Must(ops.Linear(h, whh, bhh))))
 	cNew = Must(ops.LSTMCellState(z, cell))
 	hNew = Must(ops.LSTMHidden(z, cNew))
 	return hNew, cNew

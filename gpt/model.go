@@ -119,9 +119,9 @@ func (b *Block) forward(g *blocks.Graph, x, mask *G.Node, past *KV) (h *G.Node, 
 		var a *G.Node
 		a, kv, alpha = must3(b.Attn.attend(g, x, mask, past))
 		a = blocks.Must(g.ApplyDropout(a, b.resid))
-		n := blocks.Must(b.LN1.Forward(g, blocks.Must(G.Add(x, a))))
+		n := blocks.Must(b.LN1.Forward(g, blocks.Must(ops.Add(x, a))))
 		m := blocks.Must(g.ApplyDropout(blocks.Must(b.MLP.Forward(g, n)), b.resid))
-		h = blocks.Must(b.LN2.Forward(g, blocks.Must(G.Add(n, m))))
+		h = blocks.Must(b.LN2.Forward(g, blocks.Must(ops.Add(n, m))))
 		return nil
 	})
 	return h, kv, alpha, err
@@ -215,7 +215,7 @@ func (m *Model) hidden(g *blocks.Graph, ids, pos, mask *G.Node, batch, steps int
 	err = blocks.Build(func() error {
 		u := blocks.Must(m.tokens.Forward(g, ids, batch, steps))
 		p := blocks.Must(m.positions.Forward(g, pos, batch, steps))
-		h = blocks.Must(g.ApplyDropout(blocks.Must(G.Add(u, p)), m.Config.EmbdPdrop))
+		h = blocks.Must(g.ApplyDropout(blocks.Must(ops.Add(u, p)), m.Config.EmbdPdrop))
 		kvs = make([]KV, len(m.layers))
 		alphas = make([]*G.Node, len(m.layers))
 		for i, b := range m.layers {

@@ -6,6 +6,7 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/ops"
 )
 
 // EncoderLayer is nn.TransformerEncoderLayer (§3.1): self-attention
@@ -151,7 +152,7 @@ func (l *DecoderLayer) Forward(g *blocks.Graph, y *G.Node, past *blocks.KV, memo
 // Call it under Must, inside a Block.
 func sublayer(g *blocks.Graph, x *G.Node, ln *blocks.LayerNorm, normFirst bool, p float64, f func(*G.Node) *G.Node) *G.Node {
 	if normFirst {
-		return blocks.Must(G.Add(x, blocks.Must(g.ApplyDropout(f(blocks.Must(ln.Forward(g, x))), p))))
+		return blocks.Must(ops.Add(x, blocks.Must(g.ApplyDropout(f(blocks.Must(ln.Forward(g, x))), p))))
 	}
-	return blocks.Must(ln.Forward(g, blocks.Must(G.Add(x, blocks.Must(g.ApplyDropout(f(x), p))))))
+	return blocks.Must(ln.Forward(g, blocks.Must(ops.Add(x, blocks.Must(g.ApplyDropout(f(x), p))))))
 }

@@ -130,19 +130,11 @@ func NewWithStore(cfg Config, s *blocks.Store) (*Model, error) {
 func (m *Model) Embed(g *blocks.Graph, table *blocks.Embedding, pe PositionEncoding, ids, pos *G.Node, batch, steps int) (x *G.Node, err error) {
 	err = g.Block(table.Prefix, func() error {
 		e := blocks.Must(table.Forward(g, ids, batch, steps))
-		scaled := blocks.Must(G.Mul(e, scalar(g, "sqrt_d_model", math.Sqrt(float64(m.Config.DModel)))))
-		x = blocks.Must(g.ApplyDropout(blocks.Must(G.Add(scaled, blocks.Must(pe.Forward(g, pos, batch, steps)))), m.Config.Dropout))
+		scaled := blocks.Must(ops.Scale(e, math.Sqrt(float64(m.Config.DModel))))
+		x = blocks.Must(g.ApplyDropout(blocks.Must(ops.Add(scaled, blocks.Must(pe.Forward(g, pos, batch, steps)))), m.Config.Dropout))
 		return nil
 	})
 	return x, err
-}
-
-// scalar is a named scalar constant of the graph's dtype.
-func scalar(g *blocks.Graph, name string, v float64) *G.Node {
-	if g.Store.Dtype() == tensor.Float64 {
-		return G.NewConstant(v, G.WithName(name))
-	}
-	return G.NewConstant(float32(v), G.WithName(name))
 }
 
 // Encode runs the encoder stack over x₀ [B, S, d_model] with mask
