@@ -2,7 +2,6 @@ package gpt
 
 import (
 	"math/rand/v2"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/seq2gpt/seq2gpt/blocks"
 	"github.com/seq2gpt/seq2gpt/decode"
+	"github.com/seq2gpt/seq2gpt/internal/benchmem"
 	"github.com/seq2gpt/seq2gpt/ops"
 	"github.com/seq2gpt/seq2gpt/train"
 )
@@ -87,42 +87,17 @@ func benchTrain(b *testing.B, cfg Config, batch int) {
 	require.NoError(b, err)
 	_, err = tr.Step(bt) // compile outside the timing
 	require.NoError(b, err)
-	act := activationBytes(b, m, batch)
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
+	act, err := benchmem.TrainingActivations(lm, bt.Key)
+	require.NoError(b, err)
+	done := benchmem.Track(b, act)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := tr.Step(bt); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
+	done()
 	b.ReportMetric(float64(batch*cfg.NPositions*b.N)/b.Elapsed().Seconds(), "tok/s")
-	b.ReportMetric(float64(act), "act-B")
-	b.ReportMetric(100*float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(act), "alloc-%")
-}
-
-// activationBytes is the size of every value a training step computes: the
-// outputs of all nodes of the training graph (forward and backward) that
-// are not inputs or parameters — what a step would allocate if no op kept
-// its buffer (issue 14's yardstick for bytes allocated per step).
-func activationBytes(b *testing.B, m *Model, batch int) int {
-	g := blocks.NewGraph(m.Store, blocks.Train, 1)
-	built, err := LM{m}.Build(g, train.Key{Mode: blocks.Train, Batch: batch, Len: m.Config.NPositions})
-	require.NoError(b, err)
-	_, params := g.Params()
-	_, err = G.Grad(built.Loss, params...)
-	require.NoError(b, err)
-	total := 0
-	for _, n := range g.G.AllNodes() {
-		if n.Op() == nil || n.Shape() == nil { // inputs, parameters and constants
-			continue
-		}
-		total += n.Shape().TotalSize() * int(n.Dtype().Size())
-	}
-	return total
 }
 
 func benchForward(b *testing.B, cfg Config, batch int) {

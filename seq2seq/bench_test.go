@@ -8,6 +8,7 @@ import (
 
 	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/decode"
+	"github.com/seq2gpt/seq2gpt/internal/benchmem"
 	"github.com/seq2gpt/seq2gpt/ops"
 	"github.com/seq2gpt/seq2gpt/train"
 )
@@ -76,12 +77,16 @@ func BenchmarkSeq2Seq(b *testing.B) {
 		defer tr.Close()
 		_, err = tr.Step(batch) // compile outside the timing
 		require.NoError(b, err)
+		act, err := benchmem.TrainingActivations(m, batch.Key)
+		require.NoError(b, err)
+		done := benchmem.Track(b, act)
 		b.ResetTimer()
 		for range b.N {
 			if _, err := tr.Step(batch); err != nil {
 				b.Fatal(err)
 			}
 		}
+		done()
 		b.ReportMetric(float64(b.N)*batch.Weight/b.Elapsed().Seconds(), "tok/s")
 	})
 	b.Run("greedy", func(b *testing.B) {

@@ -10,6 +10,7 @@ import (
 	"github.com/seq2gpt/seq2gpt/blocks"
 	"github.com/seq2gpt/seq2gpt/datasets"
 	"github.com/seq2gpt/seq2gpt/decode"
+	"github.com/seq2gpt/seq2gpt/internal/benchmem"
 	"github.com/seq2gpt/seq2gpt/ops"
 	"github.com/seq2gpt/seq2gpt/train"
 )
@@ -85,12 +86,16 @@ func benchTrain(b *testing.B, cfg Config) {
 	require.NoError(b, err)
 	_, err = tr.Step(bt) // compile outside the timing
 	require.NoError(b, err)
+	act, err := benchmem.TrainingActivations(Translator{m}, bt.Key)
+	require.NoError(b, err)
+	done := benchmem.Track(b, act)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := tr.Step(bt); err != nil {
 			b.Fatal(err)
 		}
 	}
+	done()
 	b.ReportMetric(float64(benchBatch*benchLen*b.N)/b.Elapsed().Seconds(), "tok/s")
 }
 
