@@ -31,7 +31,7 @@ func Add(a, b *G.Node) (*G.Node, error) {
 			if !t[0].Shape().Eq(as) || !t[1].Shape().Eq(as) {
 				return nil, errors.Errorf("Add: inputs %v and %v, built for %v", t[0].Shape(), t[1].Shape(), as)
 			}
-			y := buf.like(t[0], as)
+			y := buf.dense(t[0], as)
 			switch d := y.Data().(type) {
 			case []float32:
 				vecmath.AXPY(d, 1, t[0].Data().([]float32), t[1].Data().([]float32)) // 1·a + b is exact

@@ -212,7 +212,7 @@ func (st *attnState) forward(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := buf.like(t[0], d.outShape(shapes[0]))
+	out := buf.dense(t[0], d.outShape(shapes[0]))
 	st.probs = buf.like(t[0], d.probsShape(shapes[0]))
 	var call uint64
 	if st.p > 0 {

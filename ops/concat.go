@@ -71,7 +71,7 @@ func Concat(axis int, xs ...*G.Node) (*G.Node, error) {
 					return nil, errors.Errorf("Concat: input %d has shape %v, built for %v", k, x.Shape(), want)
 				}
 			}
-			y := buf.like(t[0], ys)
+			y := buf.dense(t[0], ys)
 			for k, x := range t {
 				switch d := x.Data().(type) {
 				case []float32:
@@ -93,7 +93,7 @@ func Concat(axis int, xs ...*G.Node) (*G.Node, error) {
 					inRanks: []int{dy.Dims()}, outRank: len(xs),
 					shape: func([]tensor.Shape) (tensor.Shape, error) { return xs.Clone(), nil },
 					do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
-						dx := buf.like(t[0], xs)
+						dx := buf.dense(t[0], xs)
 						switch d := t[0].Data().(type) {
 						case []float32:
 							moveRange(d, dx.Data().([]float32), outer, n, inner, lo, hi, false)

@@ -24,7 +24,7 @@ func ReLU(x *G.Node) (*G.Node, error) {
 			if err := checkDtypes("ReLU", t); err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], t[0].Shape())
+			y := buf.dense(t[0], t[0].Shape())
 			switch d := t[0].Data().(type) {
 			case []float32:
 				relu(d, y.Data().([]float32))
@@ -75,7 +75,7 @@ func Scale(x *G.Node, c float64) (*G.Node, error) {
 			if err := checkDtypes("Scale", t); err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], t[0].Shape())
+			y := buf.dense(t[0], t[0].Shape())
 			switch d := t[0].Data().(type) {
 			case []float32:
 				scaleBy(d, y.Data().([]float32), float32(c))

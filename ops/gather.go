@@ -40,7 +40,7 @@ func Rows(table, ids *G.Node, out tensor.Shape) (*G.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], out)
+			y := buf.dense(t[0], out)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				gatherRows(d, y.Data().([]float32), idx, D)

@@ -41,7 +41,7 @@ func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 			if err := checkDtypes("GELU", t); err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], t[0].Shape())
+			y := buf.dense(t[0], t[0].Shape())
 			switch d := t[0].Data().(type) {
 			case []float32:
 				geluFwd32(d, y.Data().([]float32), form)
@@ -57,7 +57,7 @@ func GELU(x *G.Node, form GELUForm) (*G.Node, error) {
 				inRanks: []int{in[0].Dims(), dy.Dims()}, outRank: in[0].Dims(),
 				shape: sameShape,
 				do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
-					dx := buf.like(t[0], t[0].Shape())
+					dx := buf.dense(t[0], t[0].Shape())
 					switch d := t[0].Data().(type) {
 					case []float32:
 						geluBack32(d, t[1].Data().([]float32), dx.Data().([]float32), form)

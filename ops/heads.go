@@ -35,7 +35,7 @@ func SplitHeads(x *G.Node, part, parts, heads int) (*G.Node, error) {
 			if err := checkDtypes("SplitHeads", t); err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], tensor.Shape{B, heads, T, dk})
+			y := buf.dense(t[0], tensor.Shape{B, heads, T, dk})
 			switch d := t[0].Data().(type) {
 			case []float32:
 				moveHeads(d, y.Data().([]float32), B, T, W, heads, dk, part*heads*dk, false)
@@ -83,7 +83,7 @@ func MergeHeads(x *G.Node) (*G.Node, error) {
 			if err := checkDtypes("MergeHeads", t); err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], tensor.Shape{B, T, W})
+			y := buf.dense(t[0], tensor.Shape{B, T, W})
 			switch d := t[0].Data().(type) {
 			case []float32:
 				moveHeads(y.Data().([]float32), d, B, T, W, H, dk, 0, true)
@@ -138,7 +138,7 @@ func AppendSteps(past, nw *G.Node) (*G.Node, error) {
 			if err := checkDtypes("AppendSteps", t); err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], tensor.Shape{B, H, P + T, dk})
+			y := buf.dense(t[0], tensor.Shape{B, H, P + T, dk})
 			switch d := y.Data().(type) {
 			case []float32:
 				appendSteps(t[0].Data().([]float32), t[1].Data().([]float32), d, B*H, P*dk, T*dk)

@@ -33,7 +33,7 @@ func LayerNorm(x, gamma, beta *G.Node, eps float64) (*G.Node, error) {
 			if err := checkDtypes("LayerNorm", t); err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], t[0].Shape())
+			y := buf.dense(t[0], t[0].Shape())
 			switch xd := t[0].Data().(type) {
 			case []float32:
 				layerNormFwd(xd, t[1].Data().([]float32), t[2].Data().([]float32), y.Data().([]float32), d, eps)
@@ -92,7 +92,7 @@ func layerNormGradX(x, gamma, dy *G.Node, eps float64) (*G.Node, error) {
 		inRanks: []int{x.Dims(), 1, dy.Dims()}, outRank: x.Dims(),
 		shape: sameShape,
 		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
-			dx := buf.like(t[0], t[0].Shape())
+			dx := buf.dense(t[0], t[0].Shape())
 			d := t[1].Shape().TotalSize()
 			switch xd := t[0].Data().(type) {
 			case []float32:

@@ -77,7 +77,7 @@ func linear(x, w, b *G.Node, inOut bool) (*G.Node, error) {
 			rows := xs.TotalSize() / nIn
 			outShape := xs.Clone()
 			outShape[len(outShape)-1] = nOut
-			y := buf.like(t[0], outShape)
+			y := buf.dense(t[0], outShape)
 			if len(t) == 3 {
 				broadcastRows(y, t[2], rows, nOut)
 			}
@@ -129,7 +129,7 @@ func linearGradX(dy, w *G.Node, xShape tensor.Shape, inOut bool) (*G.Node, error
 			nIn := xs[len(xs)-1]
 			nOut := t[1].Shape().TotalSize() / nIn
 			rows := t[0].Shape().TotalSize() / nOut
-			dx := buf.like(t[0], xs)
+			dx := buf.dense(t[0], xs)
 			gemm(blas.NoTrans, tb, rows, nIn, nOut, t[0], t[1], 0, dx)
 			return dx, nil
 		},
@@ -145,7 +145,7 @@ func linearGradW(dy, x *G.Node, wShape tensor.Shape, inOut bool) (*G.Node, error
 		inRanks: []int{dy.Dims(), x.Dims()}, outRank: 2,
 		shape: func([]tensor.Shape) (tensor.Shape, error) { return ws.Clone(), nil },
 		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
-			dw := buf.like(t[0], ws)
+			dw := buf.dense(t[0], ws)
 			if inOut {
 				rows := t[1].Shape().TotalSize() / ws[0]
 				gemm(blas.Trans, blas.NoTrans, ws[0], ws[1], rows, t[1], t[0], 0, dw)

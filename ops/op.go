@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"math"
 	"reflect"
 
 	"github.com/chewxy/hm"
@@ -216,34 +217,67 @@ type buffers struct {
 	next int // the index of the next like during the current Do
 }
 
-// like returns a zeroed dense tensor of t's dtype and the given shape: the
+// like returns a zeroed dense tensor of t's dtype and the given shape, for
+// kernels that accumulate into their output or leave parts of it alone: the
 // one this call (the same position in the kernel's sequence of calls)
 // returned in the previous run when it still has that dtype and shape and
 // its plain row-major layout (a stock Reshape or lazy transpose downstream
 // may have changed its header in place), else a new one.
 func (b *buffers) like(t tensor.Tensor, shape tensor.Shape) *tensor.Dense {
+	y, kept := b.get(t, shape)
+	if kept {
+		switch d := y.Data().(type) {
+		case []float32:
+			clear(d)
+		case []float64:
+			clear(d)
+		default:
+			y.Zero()
+		}
+	}
+	return y
+}
+
+// dense is like without the zeroing, for kernels that write every element
+// of their output (a product with β = 0, an elementwise map, a copy): it
+// holds last run's values. A new tensor is filled with NaN, so that a
+// kernel that does not write every element shows it in its first run — in
+// every test — rather than only from its second.
+func (b *buffers) dense(t tensor.Tensor, shape tensor.Shape) *tensor.Dense {
+	y, kept := b.get(t, shape)
+	if !kept {
+		switch d := y.Data().(type) {
+		case []float32:
+			nan := float32(math.NaN())
+			for i := range d {
+				d[i] = nan
+			}
+		case []float64:
+			for i := range d {
+				d[i] = math.NaN()
+			}
+		}
+	}
+	return y
+}
+
+// get returns the next kept tensor when it still fits (kept), else a new,
+// zeroed one that it keeps.
+func (b *buffers) get(t tensor.Tensor, shape tensor.Shape) (y *tensor.Dense, kept bool) {
 	i := b.next
 	b.next++
 	if i < len(b.ts) {
 		if y := b.ts[i]; y.Dtype() == t.Dtype() && y.Shape().Eq(shape) && !y.IsMaterializable() && !y.RequiresIterator() {
-			switch d := y.Data().(type) {
-			case []float32:
-				clear(d)
-			case []float64:
-				clear(d)
-			default:
-				y.Zero()
-			}
-			return y
+			return y, true
 		}
 	}
-	y := newLike(t, shape)
+	y = newLike(t, shape)
 	if i < len(b.ts) {
 		b.ts[i] = y
 	} else {
 		b.ts = append(b.ts, y)
 	}
-	return y
+	return y, false
 }
 
 // newLike returns a zeroed dense tensor of t's dtype and the given shape.

@@ -65,7 +65,7 @@ func narrow(x *G.Node, axis, start, end int, drop bool) (*G.Node, error) {
 			if err := checkDtypes(name, t); err != nil {
 				return nil, err
 			}
-			y := buf.like(t[0], ys)
+			y := buf.dense(t[0], ys)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				moveRange(d, y.Data().([]float32), outer, n, inner, start, end, false)

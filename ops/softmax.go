@@ -62,7 +62,7 @@ func SoftMax(x, mask *G.Node, scale float64) (*G.Node, error) {
 				}
 				mrow, md = l, t[1].Data()
 			}
-			y := buf.like(t[0], xs)
+			y := buf.dense(t[0], xs)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				m, _ := md.([]float32)
@@ -171,7 +171,7 @@ func softmaxGrad(y, dy *G.Node, scale float64) (*G.Node, error) {
 		do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 			ys := t[0].Shape()
 			n := ys[len(ys)-1]
-			dx := buf.like(t[0], ys)
+			dx := buf.dense(t[0], ys)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				softmaxBack32(d, t[1].Data().([]float32), dx.Data().([]float32), n, float32(scale))
@@ -214,7 +214,7 @@ func LogSoftMax(x *G.Node) (*G.Node, error) {
 				return nil, err
 			}
 			xs := t[0].Shape()
-			y := buf.like(t[0], xs)
+			y := buf.dense(t[0], xs)
 			switch d := t[0].Data().(type) {
 			case []float32:
 				logSoftmaxRows32(d, y.Data().([]float32), xs[len(xs)-1])
@@ -230,7 +230,7 @@ func LogSoftMax(x *G.Node) (*G.Node, error) {
 				shape: sameShape,
 				do: func(t []tensor.Tensor, buf *buffers) (G.Value, error) {
 					ys := t[0].Shape()
-					dx := buf.like(t[0], ys)
+					dx := buf.dense(t[0], ys)
 					switch d := t[0].Data().(type) {
 					case []float32:
 						logSoftmaxBack32(d, t[1].Data().([]float32), dx.Data().([]float32), ys[len(ys)-1])
