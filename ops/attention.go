@@ -242,12 +242,9 @@ func attnForward[T floats](st *attnState, d attnDims, qt, kt, vt, mt tensor.Tens
 	var keep []T
 	if st.p > 0 {
 		keep = grow[T](&st.keep, d.n*tt)
-		s := T(1 / (1 - st.p))
+		tab, th := [2]T{0, T(1 / (1 - st.p))}, keepThreshold(st.p)
 		for i := range keep {
-			keep[i] = 0
-			if uniform(st.rng.Seed, call, uint64(i)) >= st.p {
-				keep[i] = s
-			}
+			keep[i] = tab[b2u(keeps(st.rng.Seed, call, uint64(i), th))]
 		}
 	}
 	workers := attnWorkers(d)

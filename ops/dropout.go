@@ -2,6 +2,8 @@ package ops
 
 import (
 	"fmt"
+	"math"
+	"unsafe"
 
 	"github.com/pkg/errors"
 	G "gorgonia.org/gorgonia"
@@ -52,10 +54,11 @@ func Dropout(x *G.Node, p float64, rng *DropoutRNG) (*G.Node, error) {
 			mask = mask[:n]
 			call := rng.Calls
 			rng.Calls++
+			th := keepThreshold(p)
 			for i := range mask {
-				mask[i] = uniform(rng.Seed, call, uint64(i)) >= p
+				mask[i] = keeps(rng.Seed, call, uint64(i), th)
 			}
-			y := buf.like(t[0], t[0].Shape())
+			y := buf.dense(t[0], t[0].Shape())
 			applyMask(t[0], y, mask, scale)
 			return y, nil
 		},
@@ -69,7 +72,7 @@ func Dropout(x *G.Node, p float64, rng *DropoutRNG) (*G.Node, error) {
 					if len(mask) != t[0].Shape().TotalSize() {
 						return nil, errors.New("DropoutGrad: run before its forward op")
 					}
-					dx := buf.like(t[0], t[0].Shape())
+					dx := buf.dense(t[0], t[0].Shape())
 					applyMask(t[0], dx, mask, scale)
 					return dx, nil
 				},
@@ -79,21 +82,19 @@ func Dropout(x *G.Node, p float64, rng *DropoutRNG) (*G.Node, error) {
 	}, x)
 }
 
+// applyMask writes y = x·scale where mask keeps and 0 elsewhere, every
+// element, without a branch on the (random) mask.
 func applyMask(x tensor.Tensor, y *tensor.Dense, mask []bool, scale float64) {
 	switch d := x.Data().(type) {
 	case []float32:
-		out, s := y.Data().([]float32), float32(scale)
-		for i, keep := range mask {
-			if keep {
-				out[i] = d[i] * s
-			}
+		out, tab := y.Data().([]float32), [2]float32{0, float32(scale)}
+		for i, k := range mask {
+			out[i] = d[i] * tab[b2u(k)]
 		}
 	case []float64:
-		out := y.Data().([]float64)
-		for i, keep := range mask {
-			if keep {
-				out[i] = d[i] * scale
-			}
+		out, tab := y.Data().([]float64), [2]float64{0, scale}
+		for i, k := range mask {
+			out[i] = d[i] * tab[b2u(k)]
 		}
 	}
 }
@@ -101,9 +102,24 @@ func applyMask(x tensor.Tensor, y *tensor.Dense, mask []bool, scale float64) {
 // uniform maps (seed, call, i) to [0, 1) with the SplitMix64 finaliser: a
 // counter-based generator, so any mask can be recomputed from its position.
 func uniform(seed, call, i uint64) float64 {
+	return float64(bits53(seed, call, i)) / (1 << 53)
+}
+
+func bits53(seed, call, i uint64) uint64 {
 	z := seed ^ (call+1)*0x9e3779b97f4a7c15 ^ (i+1)*0xd1b54a32d192ed03
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	z ^= z >> 31
-	return float64(z>>11) / (1 << 53)
+	return z >> 11
 }
+
+// keepThreshold is ⌈p·2⁵³⌉: uniform(…) ≥ p exactly when bits53(…) ≥ it
+// (u = bits53·2⁻⁵³ is exact, and so is p·2⁵³), so a mask is drawn in
+// integers without changing one element of it.
+func keepThreshold(p float64) uint64 { return uint64(math.Ceil(p * (1 << 53))) }
+
+// keeps says whether element i of draw call keeps its value: uniform ≥ p.
+func keeps(seed, call, i, th uint64) bool { return bits53(seed, call, i) >= th }
+
+// b2u is 1 for true and 0 for false, without a branch.
+func b2u(b bool) uint8 { return *(*uint8)(unsafe.Pointer(&b)) & 1 }

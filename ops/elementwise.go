@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/pkg/errors"
 	G "gorgonia.org/gorgonia"
@@ -54,11 +55,21 @@ func relu[T floats](x, y []T) {
 	}
 }
 
-// reluGrad reads the sign from y = max(x, 0): y > 0 exactly where x > 0.
+// reluGrad reads the sign from y = max(x, 0): y > 0 exactly where x > 0. It
+// writes every element, through a bit mask rather than a branch on the
+// sign, and gives 0 where y = 0 even for a NaN or infinite ∂y, as torch's
+// threshold_backward does.
 func reluGrad[T floats](y, dy, dx []T) {
-	for i, v := range y {
-		if v > 0 {
-			dx[i] = dy[i]
+	switch y := any(y).(type) {
+	case []float32:
+		dy, dx := any(dy).([]float32), any(dx).([]float32)
+		for i, v := range y {
+			dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & -uint32(b2u(v > 0)))
+		}
+	case []float64:
+		dy, dx := any(dy).([]float64), any(dx).([]float64)
+		for i, v := range y {
+			dx[i] = math.Float64frombits(math.Float64bits(dy[i]) & -uint64(b2u(v > 0)))
 		}
 	}
 }

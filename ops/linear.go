@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pkg/errors"
+	"github.com/seq2gpt/seq2gpt/internal/vecmath"
 	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -181,6 +182,13 @@ func SumRows(x *G.Node) (*G.Node, error) {
 }
 
 func sumRows[T floats](x, out []T, n int) {
+	if o, ok := any(out).([]float32); ok {
+		x := any(x).([]float32)
+		for r := 0; r < len(x); r += n {
+			vecmath.AXPY(o, 1, x[r:r+n], o) // 1·x + out: exact, vectorised
+		}
+		return
+	}
 	for r := 0; r < len(x); r += n {
 		for j, v := range x[r : r+n] {
 			out[j] += v
