@@ -217,6 +217,30 @@ type buffers struct {
 	next int // the index of the next like during the current Do
 }
 
+// KeptBytes is the size of the tensors g's ops keep from run to run.
+func KeptBytes(g *G.ExprGraph) int {
+	total := 0
+	for _, n := range g.AllNodes() {
+		if o, ok := n.Op().(*op); ok {
+			for _, t := range o.buf.ts {
+				total += int(t.MemSize())
+			}
+		}
+	}
+	return total
+}
+
+// Release makes g's ops drop the tensors they keep, to be allocated again
+// by the next run: for a program that will not run for a while. It frees
+// nothing anyone still holds (a value read after a run stays valid).
+func Release(g *G.ExprGraph) {
+	for _, n := range g.AllNodes() {
+		if o, ok := n.Op().(*op); ok {
+			o.buf = buffers{}
+		}
+	}
+}
+
 // like returns a zeroed dense tensor of t's dtype and the given shape, for
 // kernels that accumulate into their output or leave parts of it alone: the
 // one this call (the same position in the kernel's sequence of calls)

@@ -27,10 +27,16 @@ type CacheStats struct {
 // run it before asking for the next (or size the cache for every program
 // one step needs at once).
 //
+// Only the program last returned keeps its ops' tensors: a Get of another
+// releases it (Program.Release), so a cache of many length buckets holds
+// one step's activations, not one per bucket, and a run of one key after
+// another allocates nothing.
+//
 // A Cache is not safe for concurrent use.
 type Cache struct {
 	build func(Key) (*Program, error)
 	max   int
+	last  *Program   // the program the last Get returned
 	order *list.List // of *Program, most recently used first
 	items map[Key]*list.Element
 	stats CacheStats
@@ -58,7 +64,7 @@ func (c *Cache) Get(key Key) (*Program, error) {
 	if e, ok := c.items[key]; ok {
 		c.order.MoveToFront(e)
 		c.stats.Hits++
-		return e.Value.(*Program), nil
+		return c.use(e.Value.(*Program)), nil
 	}
 	p, err := c.build(key)
 	if err != nil {
@@ -68,7 +74,7 @@ func (c *Cache) Get(key Key) (*Program, error) {
 		return nil, errors.Errorf("train: the cache's build function returned no program for %v", key)
 	}
 	c.stats.Builds++
-	c.items[key] = c.order.PushFront(p)
+	c.items[key] = c.order.PushFront(c.use(p))
 	var first error
 	for c.order.Len() > c.max {
 		old := c.order.Remove(c.order.Back()).(*Program)
@@ -79,6 +85,15 @@ func (c *Cache) Get(key Key) (*Program, error) {
 		}
 	}
 	return p, first
+}
+
+// use releases the previous program when p is another.
+func (c *Cache) use(p *Program) *Program {
+	if c.last != nil && c.last != p && c.last.vm != nil {
+		c.last.Release()
+	}
+	c.last = p
+	return p
 }
 
 // Len is the number of programs held.
@@ -109,5 +124,6 @@ func (c *Cache) Close() error {
 	}
 	c.order.Init()
 	clear(c.items)
+	c.last = nil
 	return first
 }

@@ -8,6 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/ops"
 )
 
 // Key identifies one compiled program. A graph's shape is fixed when it is
@@ -239,6 +240,12 @@ func (p *Program) Output(name string) (G.Value, error) {
 	}
 	return *v, nil
 }
+
+// Release drops the tensors the program's ops keep from run to run (every
+// activation and gradient of a training step; its next run allocates them
+// again). Cache calls it on a program when another one runs, so that an
+// idle program holds only its outputs.
+func (p *Program) Release() { ops.Release(p.graph.G) }
 
 // HasLoss says whether the program computes a loss.
 func (p *Program) HasLoss() bool { return p.loss != nil }

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/seq2gpt/seq2gpt/blocks"
+	"github.com/seq2gpt/seq2gpt/ops"
 )
 
 func TestKeyString(t *testing.T) {
@@ -131,4 +132,40 @@ func TestNonFiniteErrorIsTyped(t *testing.T) {
 	assert.Equal(t, 3, nf.WeightIndex)
 	assert.True(t, math.IsInf(nf.WeightValue, 1))
 	assert.Equal(t, err.Error(), nf.Error())
+}
+
+// Only the program a Cache returned last keeps its ops' tensors: running
+// another releases it, running it again reallocates them, and running one
+// key after another reuses them (the same bytes kept, nothing released).
+func TestCacheReleasesIdlePrograms(t *testing.T) {
+	m := newTinyLM(t, tensor.Float32, 1, tinyConfig{Vocab: 8, Dim: 4})
+	c, err := NewCache(4, func(k Key) (*Program, error) { return Compile(m, k, 0) })
+	require.NoError(t, err)
+	defer c.Close()
+	run := func(T int) *Program {
+		p, err := c.Get(Key{Mode: blocks.Train, Batch: 2, Len: T})
+		require.NoError(t, err)
+		b := lmBatch(tensor.Float32, 8, 2, T, 0, nil)
+		for name, v := range b.Inputs {
+			require.NoError(t, p.Let(name, v))
+		}
+		require.NoError(t, p.Run())
+		return p
+	}
+	kept := func(p *Program) int { return ops.KeptBytes(p.Graph().G) }
+	a := run(3)
+	ka := kept(a)
+	assert.Positive(t, ka, "a run keeps its tensors")
+	assert.Equal(t, ka, kept(run(3)), "the same key again: the same tensors")
+	b := run(5)
+	assert.Zero(t, kept(a), "another program ran: the idle one let go")
+	assert.Positive(t, kept(b))
+	loss, err := b.Loss()
+	require.NoError(t, err)
+	run(3)
+	assert.Zero(t, kept(b))
+	assert.Equal(t, ka, kept(a), "reallocated by its next run")
+	again, err := run(5).Loss()
+	require.NoError(t, err)
+	assert.Equal(t, loss, again, "released and reallocated, the same result")
 }

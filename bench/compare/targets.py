@@ -56,9 +56,14 @@ row("LSTM + attention seq2seq", "train target tok/s", res["go_seq2seq"]["Seq2Seq
 row("Transformer 2+2 d128", "train target tok/s", res["go_transformer"]["Transformer/train tok/s"], res["torch_transformer"]["train_tok_s"], "≥ 1.0×")
 rg, rt = [x / 1024 for x in res["rss_go"]["maxrss_kb"]], [x / 1024 for x in res["rss_torch"]["maxrss_kb"]]
 row("GPT medium train", "peak RSS, MiB (ratio: torch ÷ ours)", rg, rt, "≤ torch's", 1.0, lower=True)
-for size in ("tiny", "small", "medium"):
-    a, act = gg["GPT/%s/train B/op" % size], gg["GPT/%s/train act-B" % size]
+def alloc_row(model, bench, name):
+    a, act = res[bench][name + " B/op"], res[bench][name + " act-B"]
     if a and act:
         pct = 100 * med(a) / med(act)
-        print("| GPT %s train | bytes allocated per step | %.1f MB (%.0f%% of the step's %.1f MB of activations and gradients) | — | — | ≤ 1%% | %s |" % (
-            size, med(a) / 1e6, pct, med(act) / 1e6, "met" if pct <= 1 else "not met"))
+        size = "%.1f MB" % (med(a) / 1e6) if med(a) >= 1e6 else "%.0f kB" % (med(a) / 1e3)
+        print("| %s train | bytes allocated per step | %s (%.3g%% of the step's %.1f MB of activations and gradients) | — | — | ≤ 1%% | %s |" % (
+            model, size, pct, med(act) / 1e6, "met" if pct <= 1 else "not met"))
+for size in ("tiny", "small", "medium"):
+    alloc_row("GPT " + size, "go_gpt", "GPT/%s/train" % size)
+alloc_row("LSTM + attention seq2seq", "go_seq2seq", "Seq2Seq/train")
+alloc_row("Transformer 2+2 d128", "go_transformer", "Transformer/train")
