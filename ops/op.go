@@ -9,6 +9,11 @@
 // Each op is described by a kernel (forward function, shape rule and the
 // symbolic backward) wrapped by the generic op type below, so the Gorgonia
 // boilerplate is written once.
+//
+// Every node keeps the tensors it returns and writes into them again on the
+// next run while their shape is unchanged (see buffers), so a steady-state
+// training step allocates almost nothing: a value a run returns is valid
+// until the next run of its graph, and whoever keeps one copies it.
 package ops
 
 import (
