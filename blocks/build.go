@@ -18,10 +18,10 @@ import (
 // is an `if err != nil` after every line and its equations are lost among
 // them. Must lets the body be its equations:
 //
-//	err = g.Block("sdpa", func() error {
-//		scores := blocks.Must(G.BatchedMatMul(q, k, false, true))
-//		weights = blocks.Must(ops.SoftMax(scores, mask, 1/math.Sqrt(dk)))
-//		out = blocks.Must(G.BatchedMatMul(weights, v, false, false))
+//	err = g.Block("h", func() error { // GPT-1's block, post-LN
+//		a := blocks.Must(attn.Forward(g, x, mask))
+//		n := blocks.Must(ln1.Forward(g, blocks.Must(ops.Add(x, a))))
+//		y = blocks.Must(ln2.Forward(g, blocks.Must(ops.Add(n, blocks.Must(mlp.Forward(g, n))))))
 //		return nil
 //	})
 //
