@@ -96,9 +96,8 @@ func (l MLM) pretrainingLoss(g *blocks.Graph, key train.Key, h *G.Node, b train.
 		pos := blocks.Must(g.Input("mlm_positions", tensor.Shape{P}, tensor.Int))
 		targets := blocks.Must(g.Input("mlm_targets", tensor.Shape{P}))
 		b.Inputs["mlm_positions"], b.Inputs["mlm_targets"] = pos, targets
-		// h_i for i ∈ M: rows of h [B·T, d] (h is an op output, so the
-		// Reshape is safe).
-		chosen := blocks.Must(G.ByIndices(blocks.Must(G.Reshape(h, tensor.Shape{B * T, d})), pos, 0))
+		// h_i for i ∈ M: rows of h read as [B·T, d].
+		chosen := blocks.Must(ops.Rows(h, pos, tensor.Shape{P, d}))
 		logits := blocks.Must(l.MLMLogits(g, chosen))
 		b.Outputs["mlm_logits"] = logits
 		loss = blocks.Must(ops.CrossEntropy(logits, targets, IgnoreIndex, 0))

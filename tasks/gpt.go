@@ -150,8 +150,7 @@ func (b *GPT) Features(g *blocks.Graph, n, steps int, aux bool) (BodyGraph, erro
 		mask := blocks.Must(g.Fixed("causal_mask", blocks.Must(blocks.AttentionMask(m.Store.Dtype(), n, steps, steps, nil, true))))
 		h, _ := blocks.Must2(m.Hidden(g, ids, pos, mask, n, steps, nil))
 		return g.Block("extract", func() error {
-			flat := blocks.Must(G.Reshape(h, tensor.Shape{n * steps, m.Config.NEmbd}))
-			bg.Features = blocks.Must(G.ByIndices(flat, extract, 0))
+			bg.Features = blocks.Must(ops.Rows(h, extract, tensor.Shape{n, m.Config.NEmbd})) // h_l at each [e]
 			if !aux {
 				return nil
 			}
