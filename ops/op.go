@@ -45,8 +45,9 @@ type kernel struct {
 	intIn []bool
 	shape func(in []tensor.Shape) (tensor.Shape, error)
 	// do computes the output, taking every tensor it returns or keeps for
-	// the backward from buf (buf.like), so that a node reuses its tensors
-	// from run to run instead of allocating them.
+	// the backward from buf (buf.like, or buf.dense when it writes every
+	// element), so that a node reuses its tensors from run to run instead
+	// of allocating them.
 	do func(in []tensor.Tensor, buf *buffers) (G.Value, error)
 	// diff says which inputs the op is differentiable with respect to;
 	// grad builds their gradients (nil entries elsewhere). A nil grad
@@ -219,7 +220,7 @@ type floats interface{ ~float32 | ~float64 }
 // train.Program.Output documents: whoever keeps one copies it.
 type buffers struct {
 	ts   []*tensor.Dense
-	next int // the index of the next like during the current Do
+	next int // the index of the next like or dense during the current Do
 }
 
 // KeptBytes is the size of the tensors g's ops keep from run to run.
