@@ -99,12 +99,9 @@ func applyMask(x tensor.Tensor, y *tensor.Dense, mask []bool, scale float64) {
 	}
 }
 
-// uniform maps (seed, call, i) to [0, 1) with the SplitMix64 finaliser: a
-// counter-based generator, so any mask can be recomputed from its position.
-func uniform(seed, call, i uint64) float64 {
-	return float64(bits53(seed, call, i)) / (1 << 53)
-}
-
+// bits53 maps (seed, call, i) to 53 random bits with the SplitMix64
+// finaliser: a counter-based generator, so any mask can be recomputed from
+// its position. Element i of draw call is kept when u = bits53·2⁻⁵³ ≥ p.
 func bits53(seed, call, i uint64) uint64 {
 	z := seed ^ (call+1)*0x9e3779b97f4a7c15 ^ (i+1)*0xd1b54a32d192ed03
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
@@ -113,12 +110,12 @@ func bits53(seed, call, i uint64) uint64 {
 	return z >> 11
 }
 
-// keepThreshold is ⌈p·2⁵³⌉: uniform(…) ≥ p exactly when bits53(…) ≥ it
-// (u = bits53·2⁻⁵³ is exact, and so is p·2⁵³), so a mask is drawn in
-// integers without changing one element of it.
+// keepThreshold is ⌈p·2⁵³⌉: u ≥ p exactly when bits53 ≥ it (u and p·2⁵³
+// are both exact in float64), so a mask is drawn in integers, the same mask
+// the float comparison drew.
 func keepThreshold(p float64) uint64 { return uint64(math.Ceil(p * (1 << 53))) }
 
-// keeps says whether element i of draw call keeps its value: uniform ≥ p.
+// keeps says whether element i of draw call keeps its value: u ≥ p.
 func keeps(seed, call, i, th uint64) bool { return bits53(seed, call, i) >= th }
 
 // b2u is 1 for true and 0 for false, without a branch.
