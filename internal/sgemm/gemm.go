@@ -34,12 +34,11 @@ type kernel struct {
 	// transposed and not transposed.
 	transB func(blocks int, src *float32, lds int, dst *float32, alpha float32)
 	copyB  func(kc int, src *float32, lds int, dst *float32, alpha float32)
-	// rowAXPY4 adds a[0]·b[0:n] + … + a[3]·b[3·ldb:3·ldb+n] to c[0:n] (n ≥ 1),
-	// for rows; nil: one vecmath.AXPY per row of B.
+	// rowAXPY4 adds a[0]·b[0:n] + … + a[3]·b[3·ldb:3·ldb+n] to c[0:n] (n ≥ 1)
+	// and rowDot4 sets out[q] = a[0:k]·b[q·ldb:q·ldb+k] for q < 4 (k ≥ 1):
+	// the inner loops of rows. Every kernel with a micro-kernel has them.
 	rowAXPY4 func(n int, c, b *float32, ldb int, a *float32)
-	// rowDot4 sets out[q] = a[0:k]·b[q·ldb:q·ldb+k] for q < 4 (k ≥ 1), for
-	// rows; nil: vecmath.Dot.
-	rowDot4 func(k int, a, b *float32, ldb int, out *float32)
+	rowDot4  func(k int, a, b *float32, ldb int, out *float32)
 }
 
 func (k *kernel) usable() bool { return k.micro != nil && k.has() }
@@ -187,19 +186,17 @@ func rows(kr *kernel, op *operands, i0, i1, j0, j1 int, bf *bufs) {
 	}
 	scale(i1-i0, n, op.beta, c[i0*op.ldc+j0:], op.ldc)
 	if !op.bT {
+		coef := &bf.coef // not on the stack: kr.rowAXPY4 is a func value, so it would escape
 		p := 0
-		if kr.rowAXPY4 != nil {
-			coef := &bf.coef // not on the stack: kr.rowAXPY4 is a func value, so it would escape
-			for ; p+4 <= k; p += 4 {
-				for i := i0; i < i1; i++ {
-					for q := range coef {
-						coef[q] = op.alpha * at(i, p+q)
-					}
-					kr.rowAXPY4(n, &c[i*op.ldc+j0], &b[p*op.ldb+j0], op.ldb, &coef[0])
+		for ; p+4 <= k; p += 4 {
+			for i := i0; i < i1; i++ {
+				for q := range coef {
+					coef[q] = op.alpha * at(i, p+q)
 				}
+				kr.rowAXPY4(n, &c[i*op.ldc+j0], &b[p*op.ldb+j0], op.ldb, &coef[0])
 			}
 		}
-		for ; p < k; p++ {
+		for ; p < k; p++ { // the last k mod 4 rows of B
 			brow := b[p*op.ldb+j0 : p*op.ldb+j1]
 			for i := i0; i < i1; i++ {
 				crow := c[i*op.ldc+j0 : i*op.ldc+j1]
@@ -208,12 +205,14 @@ func rows(kr *kernel, op *operands, i0, i1, j0, j1 int, bf *bufs) {
 		}
 		return
 	}
-	if cap(bf.row) < k {
-		bf.row = make([]float32, k)
-	}
-	arow := bf.row[:k]
+	dots := &bf.coef
 	for i := i0; i < i1; i++ {
+		var arow []float32
 		if op.aT {
+			if cap(bf.row) < k {
+				bf.row = make([]float32, k)
+			}
+			arow = bf.row[:k]
 			for p := range arow {
 				arow[p] = a[p*op.lda+i]
 			}
@@ -222,16 +221,13 @@ func rows(kr *kernel, op *operands, i0, i1, j0, j1 int, bf *bufs) {
 		}
 		crow := c[i*op.ldc+j0 : i*op.ldc+j1]
 		j := 0
-		if kr.rowDot4 != nil {
-			dots := &bf.coef
-			for ; j+4 <= n; j += 4 {
-				kr.rowDot4(k, &arow[0], &b[(j0+j)*op.ldb], op.ldb, &dots[0])
-				for q, d := range dots {
-					crow[j+q] += op.alpha * d
-				}
+		for ; j+4 <= n; j += 4 {
+			kr.rowDot4(k, &arow[0], &b[(j0+j)*op.ldb], op.ldb, &dots[0])
+			for q, d := range dots {
+				crow[j+q] += op.alpha * d
 			}
 		}
-		for ; j < n; j++ {
+		for ; j < n; j++ { // the last n mod 4 rows of B
 			crow[j] += op.alpha * float32(vecmath.Dot(arow, b[(j0+j)*op.ldb:(j0+j)*op.ldb+k]))
 		}
 	}

@@ -1516,13 +1516,13 @@ TEXT ·rowAXPY4AVX2(SB), NOSPLIT, $0-40
 	MOVQ         n+0(FP), CX
 	MOVQ         c+8(FP), DX
 	MOVQ         b+16(FP), SI
-	MOVQ         ldb+24(FP), R8
-	SHLQ         $0x02, R8
 	MOVQ         a+32(FP), DI
 	VBROADCASTSS (DI), Y0
 	VBROADCASTSS 4(DI), Y1
 	VBROADCASTSS 8(DI), Y2
 	VBROADCASTSS 12(DI), Y3
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
 	LEAQ         (SI)(R8*1), R9
 	LEAQ         (R9)(R8*1), R10
 	LEAQ         (R10)(R8*1), R11
@@ -1577,11 +1577,11 @@ TEXT ·rowDot4AVX2(SB), NOSPLIT, $0-40
 	LEAQ   (SI)(R8*1), R9
 	LEAQ   (R9)(R8*1), R10
 	LEAQ   (R10)(R8*1), R11
+	XORQ   R12, R12
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	XORQ   R12, R12
 
 rowDot4AVX2_loop:
 	CMPQ        CX, $0x08

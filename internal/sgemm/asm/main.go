@@ -437,20 +437,13 @@ func rowAXPY4(tab Mem) {
 	n := Load(Param("n"), RCX)
 	pc := Load(Param("c"), RDX)
 	b0 := Load(Param("b"), RSI)
-	ldb := Load(Param("ldb"), R8)
-	SHLQ(U8(2), ldb)
 	pa := Load(Param("a"), RDI)
 	as := []VecPhysical{Y0, Y1, Y2, Y3}
 	for i, a := range as {
 		VBROADCASTSS(Mem{Base: pa, Disp: 4 * i}, a)
 	}
-	b1, b2, b3 := R9, R10, R11
-	LEAQ(Mem{Base: b0, Index: ldb, Scale: 1}, b1)
-	LEAQ(Mem{Base: b1, Index: ldb, Scale: 1}, b2)
-	LEAQ(Mem{Base: b2, Index: ldb, Scale: 1}, b3)
-	off := R12
-	XORQ(off, off)
-	at := func(base Register) Mem { return Mem{Base: base, Index: off, Scale: 1} }
+	bs, off, at := fourRows(b0)
+	b1, b2, b3 := bs[1], bs[2], bs[3]
 
 	Label(name + "_loop")
 	CMPQ(n, U8(8))
@@ -469,12 +462,7 @@ func rowAXPY4(tab Mem) {
 	Label(name + "_tail")
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_done"))
-	// The mask of the first n lanes: maskTab[16-n : 24-n].
-	mask, t := Y6, Y7
-	LEAQ(tab, RBX)
-	MOVQ(U32(16), RAX)
-	SUBQ(n, RAX)
-	VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, mask)
+	mask, t := firstLanes(tab, n), Y7
 	VMASKMOVPS(at(b0), mask, t)
 	VMULPS(t, Y0, Y4)
 	VMASKMOVPS(at(b1), mask, t)
@@ -508,20 +496,11 @@ func rowDot4(tab Mem) {
 	k := Load(Param("k"), RCX)
 	pa := Load(Param("a"), RDX)
 	b0 := Load(Param("b"), RSI)
-	ldb := Load(Param("ldb"), R8)
-	SHLQ(U8(2), ldb)
-	b1, b2, b3 := R9, R10, R11
-	LEAQ(Mem{Base: b0, Index: ldb, Scale: 1}, b1)
-	LEAQ(Mem{Base: b1, Index: ldb, Scale: 1}, b2)
-	LEAQ(Mem{Base: b2, Index: ldb, Scale: 1}, b3)
-	bs := []Register{b0, b1, b2, b3}
+	bs, off, at := fourRows(b0)
 	acc := []VecPhysical{Y0, Y1, Y2, Y3}
 	for _, v := range acc {
 		VXORPS(v, v, v)
 	}
-	off := R12
-	XORQ(off, off)
-	at := func(base Register) Mem { return Mem{Base: base, Index: off, Scale: 1} }
 
 	Label(name + "_loop")
 	CMPQ(k, U8(8))
@@ -537,11 +516,7 @@ func rowDot4(tab Mem) {
 	Label(name + "_tail")
 	TESTQ(k, k)
 	JZ(LabelRef(name + "_sum"))
-	mask, t := Y6, Y7
-	LEAQ(tab, RBX)
-	MOVQ(U32(16), RAX)
-	SUBQ(k, RAX)
-	VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, mask)
+	mask, t := firstLanes(tab, k), Y7
 	VMASKMOVPS(at(pa), mask, Y4)
 	for q, b := range bs {
 		VMASKMOVPS(at(b), mask, t)
@@ -559,4 +534,30 @@ func rowDot4(tab Mem) {
 	VMOVUPS(X0, Mem{Base: po})
 	VZEROUPPER()
 	RET()
+}
+
+// fourRows loads the leading dimension ldb and returns the pointers to four
+// rows of B from b0 (b0, b0 + ldb, …, in R9–R11 after b0) and the address of
+// byte off (R12, zeroed here) of a row: both kernels step off through all
+// four rows together.
+func fourRows(b0 Register) (bs []Register, off Register, at func(Register) Mem) {
+	ldb := Load(Param("ldb"), R8)
+	SHLQ(U8(2), ldb)
+	bs = []Register{b0, R9, R10, R11}
+	for i := 1; i < 4; i++ {
+		LEAQ(Mem{Base: bs[i-1], Index: ldb, Scale: 1}, bs[i])
+	}
+	off = R12
+	XORQ(off, off)
+	return bs, off, func(base Register) Mem { return Mem{Base: base, Index: off, Scale: 1} }
+}
+
+// firstLanes loads into Y6 the mask of the first n lanes (1 ≤ n < 8):
+// maskTab[16-n : 24-n].
+func firstLanes(tab Mem, n Register) VecPhysical {
+	LEAQ(tab, RBX)
+	MOVQ(U32(16), RAX)
+	SUBQ(n, RAX)
+	VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, Y6)
+	return Y6
 }
