@@ -32,6 +32,25 @@ func run(t *testing.T, g *G.ExprGraph, nodes ...*G.Node) []G.Value {
 
 func f64s(v G.Value) []float64 { return v.Data().([]float64) }
 
+// lossGrads returns, as float64s, y and the gradients with respect to xs of
+// L = Σ y ⊙ R + extra (R a fixed tensor of y's shape and dtype; extra may be
+// nil): how an op is checked against the stock composition it replaces.
+func lossGrads(t *testing.T, g *G.ExprGraph, y, extra *G.Node, xs ...*G.Node) [][]float64 {
+	t.Helper()
+	r := param(g, "r", castTo(y.Dtype(), gradcheck.Tensor(9, 1, y.Shape()...)))
+	loss := G.Must(G.Sum(G.Must(G.HadamardProd(y, r))))
+	if extra != nil {
+		loss = G.Must(G.Add(loss, extra))
+	}
+	grads, err := G.Grad(loss, xs...)
+	require.NoError(t, err)
+	var out [][]float64
+	for _, v := range run(t, g, append([]*G.Node{y}, grads...)...) {
+		out = append(out, asF64(v))
+	}
+	return out
+}
+
 func TestLinearGradient(t *testing.T) {
 	for _, bias := range []bool{true, false} {
 		g := G.NewGraph()
